@@ -1,0 +1,7 @@
+"""voicewire-twilio: the Twilio Media Streams edge and bridge server."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]
