@@ -1,7 +1,102 @@
-"""voicewire: a typed plugin framework for realtime voice-model transports."""
+"""voicewire: a typed plugin framework for realtime voice-model transports.
+
+The names below are the curated public API; submodules hold the rest (``voicewire.events``,
+``voicewire.items``, ``voicewire.audio``, ``voicewire.bridge``, ``voicewire.testing``, ...).
+"""
 
 from __future__ import annotations
 
+from voicewire.audio import AudioConverter, AudioFormat
+from voicewire.config import (
+    DISABLED,
+    FunctionTool,
+    NoiseReduction,
+    SessionConfig,
+    TracingConfig,
+    Transcription,
+    TurnDetection,
+)
+from voicewire.emitter import EventEmitter
+from voicewire.errors import (
+    AudioFormatError,
+    ConfigError,
+    ConnectionClosedError,
+    MuteNotSupportedError,
+    NotConnectedError,
+    PluginError,
+    ProtocolError,
+    TransportStateError,
+    UnknownTransportError,
+    VoicewireError,
+)
+from voicewire.hookspecs import hookimpl
+from voicewire.items import (
+    AssistantMessageItem,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    InputAudio,
+    InputImage,
+    InputText,
+    McpApprovalRequestItem,
+    McpCallItem,
+    OutputAudio,
+    OutputText,
+    RealtimeItem,
+    SystemMessageItem,
+    UserMessageItem,
+)
+from voicewire.registry import TransportKind, available_transports, create_edge, create_transport
+from voicewire.transport import (
+    ConnectOptions,
+    RealtimeTransportLayer,
+    TransportBase,
+    TransportStatus,
+)
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "DISABLED",
+    "AssistantMessageItem",
+    "AudioConverter",
+    "AudioFormat",
+    "AudioFormatError",
+    "ConfigError",
+    "ConnectOptions",
+    "ConnectionClosedError",
+    "EventEmitter",
+    "FunctionCallItem",
+    "FunctionCallOutputItem",
+    "FunctionTool",
+    "InputAudio",
+    "InputImage",
+    "InputText",
+    "McpApprovalRequestItem",
+    "McpCallItem",
+    "MuteNotSupportedError",
+    "NoiseReduction",
+    "NotConnectedError",
+    "OutputAudio",
+    "OutputText",
+    "PluginError",
+    "ProtocolError",
+    "RealtimeItem",
+    "RealtimeTransportLayer",
+    "SessionConfig",
+    "SystemMessageItem",
+    "TracingConfig",
+    "Transcription",
+    "TransportBase",
+    "TransportKind",
+    "TransportStateError",
+    "TransportStatus",
+    "TurnDetection",
+    "UnknownTransportError",
+    "UserMessageItem",
+    "VoicewireError",
+    "__version__",
+    "available_transports",
+    "create_edge",
+    "create_transport",
+    "hookimpl",
+]

@@ -9,7 +9,7 @@ type, e.g. Twilio's ``twilio_message``). Raw wire dicts are only found on ``"*"`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 
@@ -36,6 +36,8 @@ __all__ = [
     "OutputTextDeltaEvent",
     "RawServerEvent",
     "ReconnectedEvent",
+    "SpeechStartedEvent",
+    "SpeechStoppedEvent",
     "TransportEvent",
     "Truncation",
     "TurnDoneEvent",
@@ -226,6 +228,24 @@ class ReconnectedEvent:
 
 
 @attrs.frozen(kw_only=True)
+class SpeechStartedEvent:
+    """The model's speech detection heard the user start speaking (the barge-in trigger)."""
+
+    type: Literal["speech_started"] = attrs.field(default="speech_started", init=False)
+    item_id: str | None = None
+    audio_start_ms: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SpeechStoppedEvent:
+    """The model's speech detection heard the user stop speaking."""
+
+    type: Literal["speech_stopped"] = attrs.field(default="speech_stopped", init=False)
+    item_id: str | None = None
+    audio_end_ms: int | None = None
+
+
+@attrs.frozen(kw_only=True)
 class RawServerEvent:
     """A raw server message of a model transport, exactly as parsed from the wire (channel ``*``)."""
 
@@ -272,27 +292,29 @@ class MarkEvent:
     cleared: bool = False
 
 
-TransportEvent = Union[
-    AudioEvent,
-    AudioDoneEvent,
-    AudioInterruptedEvent,
-    AudioTranscriptDeltaEvent,
-    OutputTextDeltaEvent,
-    FunctionCallEvent,
-    ItemUpdateEvent,
-    ItemDeletedEvent,
-    TurnStartedEvent,
-    TurnDoneEvent,
-    UsageUpdateEvent,
-    ConnectionChangeEvent,
-    ErrorEvent,
-    ReconnectedEvent,
-    RawServerEvent,
-    CallStartEvent,
-    CallStopEvent,
-    DtmfEvent,
-    MarkEvent,
-]
+TransportEvent = (
+    AudioEvent
+    | AudioDoneEvent
+    | AudioInterruptedEvent
+    | AudioTranscriptDeltaEvent
+    | OutputTextDeltaEvent
+    | FunctionCallEvent
+    | ItemUpdateEvent
+    | ItemDeletedEvent
+    | TurnStartedEvent
+    | TurnDoneEvent
+    | UsageUpdateEvent
+    | ConnectionChangeEvent
+    | ErrorEvent
+    | ReconnectedEvent
+    | SpeechStartedEvent
+    | SpeechStoppedEvent
+    | RawServerEvent
+    | CallStartEvent
+    | CallStopEvent
+    | DtmfEvent
+    | MarkEvent
+)
 """Every event a core transport or the call bridge emits. Plugins may emit more types of their own."""
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "RealtimeItem",
     "SystemMessageItem",
     "UserContent",
+    "UserMessageItem",
     "item_from_wire",
     "item_to_wire",
 ]
@@ -91,14 +92,14 @@ def _check_parts(allowed: tuple[type, ...], role: str) -> Any:
             if not isinstance(part, allowed):
                 raise ConfigError(
                     attribute.name,
-                    f"part {index} of a {role} message is {type(part).__name__}; "
-                    f"allowed parts: {names}",
+                    f"part {index} is {type(part).__name__}, but {role} messages allow "
+                    f"only {names}",
                 )
 
     return check
 
 
-def _dict_copy(value: Mapping[str, Any]) -> dict[str, Any]:
+def _arguments(value: Mapping[str, Any]) -> dict[str, Any]:
     # A private copy, so that mutating the mapping a caller passed in cannot change the item.
     if not isinstance(value, Mapping):
         raise ConfigError("arguments", f"expected a mapping, got {type(value).__name__}")
@@ -191,16 +192,23 @@ AssistantContent = OutputText | OutputAudio
 """A content part allowed in an assistant message."""
 
 
-def _system_content(value: Iterable[InputText]) -> tuple[InputText, ...]:
+def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    # A lone part (or a string, which is iterable) is a mistake worth naming, not iterating.
+    if isinstance(value, str | Mapping) or not isinstance(value, Iterable):
+        raise ConfigError("content", f"expected a sequence of parts, got {type(value).__name__}")
     return tuple(value)
+
+
+def _system_content(value: Iterable[InputText]) -> tuple[InputText, ...]:
+    return _tuple(value)
 
 
 def _user_content(value: Iterable[UserContent]) -> tuple[UserContent, ...]:
-    return tuple(value)
+    return _tuple(value)
 
 
 def _assistant_content(value: Iterable[AssistantContent]) -> tuple[AssistantContent, ...]:
-    return tuple(value)
+    return _tuple(value)
 
 
 # --- items -----------------------------------------------------------------------------------
@@ -378,7 +386,7 @@ class McpApprovalRequestItem:
     previous_item_id: str | None = attrs.field(default=None, validator=_check_opt_str)
     server_label: str = attrs.field(validator=_check_str)
     name: str = attrs.field(validator=_check_str)
-    arguments: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict_copy)
+    arguments: Mapping[str, Any] = attrs.field(factory=dict, converter=_arguments)
     approved: bool | None = attrs.field(default=None, validator=_check_opt_bool)
     type: Literal["mcp_approval_request"] = attrs.field(default="mcp_approval_request", init=False)
 

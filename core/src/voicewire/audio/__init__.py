@@ -9,7 +9,7 @@ from __future__ import annotations
 from voicewire.audio.convert import AudioConverter
 from voicewire.audio.formats import ALAW_8K, MULAW_8K, PCM16_24K, AudioEncoding, AudioFormat
 from voicewire.audio.g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
-from voicewire.audio.resample import DEFAULT_QUALITY, Resampler, ResampleQuality
+from voicewire.audio.resample import DEFAULT_QUALITY, ResampleQuality, Resampler
 
 __all__ = [
     "ALAW_8K",

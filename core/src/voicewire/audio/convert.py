@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from voicewire.audio.formats import AudioFormat
 from voicewire.audio.g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
-from voicewire.audio.resample import DEFAULT_QUALITY, Resampler, ResampleQuality
+from voicewire.audio.resample import DEFAULT_QUALITY, ResampleQuality, Resampler
 from voicewire.errors import AudioFormatError
 
 __all__ = ["AudioConverter"]

@@ -6,6 +6,9 @@ integer algorithms that CPython's ``audioop`` uses, so the output is byte-identi
 particular follows audioop's 14-bit formulation (the input is shifted right by two before
 biasing), which differs from the textbook 16-bit formula by one code step on a few hundred
 negative inputs; matching audioop keeps recordings identical whichever implementation made them.
+
+Inputs are typed ``bytes``; ``bytearray`` and byte ``memoryview`` objects work too. Outputs are
+always new ``bytes``.
 """
 
 from __future__ import annotations

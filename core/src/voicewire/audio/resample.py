@@ -8,15 +8,13 @@ Quality trades latency for filtering. Measured with 20 ms chunks of int16 mono, 
 (the output is withheld by the filter, then released in bursts; the figures are the most and
 the average audio held back; 16 kHz <-> 24 kHz halves them):
 
-========  ===================  ============  =========================================
-quality   held back (max)      (average)     filtering
-========  ===================  ============  =========================================
-``QQ``    0.2 ms               0.2 ms        cubic, no anti-aliasing
-``LQ``    40 ms                22 ms         anti-aliased (default: live bridges)
-``MQ``    75 ms                43 ms         anti-aliased, wider pass band
-``HQ``    73 ms                45 ms         anti-aliased, 20-bit
-``VHQ``   153 ms               86 ms         anti-aliased, 28-bit
-========  ===================  ============  =========================================
+| quality | held back (max) | (average) | filtering |
+|---|---|---|---|
+| ``QQ`` | 0.2 ms | 0.2 ms | cubic, no anti-aliasing |
+| ``LQ`` | 40 ms | 22 ms | anti-aliased (the default, for live bridges) |
+| ``MQ`` | 75 ms | 43 ms | anti-aliased, wider pass band |
+| ``HQ`` | 73 ms | 45 ms | anti-aliased, 20-bit precision |
+| ``VHQ`` | 153 ms | 86 ms | anti-aliased, 28-bit precision |
 
 ``LQ`` is the cheapest setting that still removes aliases when downsampling (a 5 kHz tone going
 from 24 kHz to 8 kHz is suppressed to the int16 noise floor), which is what telephone audio

@@ -1,0 +1,159 @@
+"""The telephony edge: the provider-facing half of a call.
+
+An edge speaks one provider's media-stream dialect and nothing else. It turns the provider's
+messages into the provider-neutral inbound events below, and carries out the bridge's commands
+(``play``, ``acknowledge_when_played``, ``clear``, ``close``). Everything that is the same for
+every provider (format conversion, playback tracking, barge-in, truncation, padding) lives in
+:class:`voicewire.bridge.CallBridge`, which is why an edge is small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from voicewire.audio.formats import AudioFormat
+
+__all__ = [
+    "CallStarted",
+    "CallStopped",
+    "CallerAudio",
+    "Dtmf",
+    "EdgeCapabilities",
+    "EdgeError",
+    "EdgeEvent",
+    "PlaybackAcknowledged",
+    "RawEdgeMessage",
+    "TelephonyEdge",
+]
+
+
+def _bytes_repr(data: bytes) -> str:
+    return f"<{len(data)} bytes>"
+
+
+def _dict(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value) if value is not None else {}
+
+
+@attrs.frozen(kw_only=True)
+class EdgeCapabilities:
+    """What an edge can do, declared once.
+
+    Attributes:
+        acknowledgements: the provider tells when queued audio has been played up to a token
+            (Twilio: marks). Without them the bridge estimates playback from the wall clock.
+        audio_format: the native audio format of the provider's media stream, both ways.
+        provider: a short provider name used in logs, spans and events (``"twilio"``).
+    """
+
+    acknowledgements: bool
+    audio_format: AudioFormat
+    provider: str
+
+
+@attrs.frozen(kw_only=True)
+class CallStarted:
+    """The provider started streaming a call. ``audio_format`` is what the provider announced."""
+
+    call_id: str | None
+    stream_id: str | None
+    audio_format: AudioFormat
+    custom_parameters: Mapping[str, str] = attrs.field(factory=dict, converter=_dict)
+
+
+@attrs.frozen(kw_only=True)
+class CallerAudio:
+    """Caller audio in the edge's format; ``timestamp_ms`` is the provider's media clock, if any."""
+
+    data: bytes = attrs.field(repr=_bytes_repr)
+    timestamp_ms: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PlaybackAcknowledged:
+    """The provider played everything queued before ``token``."""
+
+    token: str
+
+
+@attrs.frozen(kw_only=True)
+class Dtmf:
+    """The caller pressed a key."""
+
+    digit: str
+
+
+@attrs.frozen(kw_only=True)
+class CallStopped:
+    """The call's media stream ended (hang-up, or the provider stopped the stream)."""
+
+    reason: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class EdgeError:
+    """The provider sent something the edge could not use. The call goes on."""
+
+    message: str
+    code: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RawEdgeMessage:
+    """A provider message as received, to be emitted unchanged on the bridge's ``*`` channel.
+
+    ``event`` is the edge's own typed raw event (Twilio: ``TwilioMessageEvent``).
+    """
+
+    event: object
+
+
+EdgeEvent = (
+    CallStarted
+    | CallerAudio
+    | PlaybackAcknowledged
+    | Dtmf
+    | CallStopped
+    | EdgeError
+    | RawEdgeMessage
+)
+"""Everything an edge yields from ``events()``."""
+
+
+@runtime_checkable
+class TelephonyEdge(Protocol):
+    """The provider-facing half of one call.
+
+    ``events()`` yields inbound events in arrival order and ends when the provider's connection
+    ends. Commands may be called concurrently with the iteration. ``play`` applies back-pressure:
+    it waits while the edge's bounded outbound buffer is full, and an edge that must drop instead
+    counts the drop and yields an ``EdgeError`` saying so, never silently.
+    """
+
+    @property
+    def capabilities(self) -> EdgeCapabilities:
+        """What this edge supports (acknowledgements, native audio format)."""
+        ...
+
+    def events(self) -> AsyncIterator[EdgeEvent]:
+        """Inbound events until the call's media connection ends."""
+        ...
+
+    async def play(self, data: bytes) -> None:
+        """Queue audio (in ``capabilities.audio_format``) for playback to the caller."""
+        ...
+
+    async def acknowledge_when_played(self, token: str) -> None:
+        """Ask the provider to report ``PlaybackAcknowledged(token)`` once queued audio is played."""
+        ...
+
+    async def clear(self) -> None:
+        """Drop every queued, not yet played, audio (barge-in)."""
+        ...
+
+    async def close(self, reason: str | None = None) -> None:
+        """End the call's media connection. Idempotent."""
+        ...

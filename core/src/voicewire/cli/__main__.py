@@ -1,0 +1,7 @@
+"""``python -m voicewire.cli``: the same as the ``voicewire`` command."""
+
+from __future__ import annotations
+
+from voicewire.cli import main
+
+raise SystemExit(main())

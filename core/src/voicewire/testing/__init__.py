@@ -1,0 +1,54 @@
+"""The public test kit for plugin authors and applications.
+
+Names are loaded on first use, so importing :mod:`voicewire.testing` does not pull in the
+optional server dependency (``aiohttp``) until a server is actually needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voicewire.testing.fake_realtime import (
+        CloseBeforeSessionCreated,
+        CloseMidResponse,
+        FakeRealtimeServer,
+        Fault,
+        RefuseConnection,
+        Script,
+        SendGarbage,
+        SessionRecord,
+        Stall,
+        VadSettings,
+        speech_like,
+    )
+
+__all__ = [
+    "CloseBeforeSessionCreated",
+    "CloseMidResponse",
+    "FakeRealtimeServer",
+    "Fault",
+    "RefuseConnection",
+    "Script",
+    "SendGarbage",
+    "SessionRecord",
+    "Stall",
+    "VadSettings",
+    "speech_like",
+]
+
+_LAZY = dict.fromkeys(__all__, "voicewire.testing.fake_realtime")
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
