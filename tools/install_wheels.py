@@ -26,7 +26,16 @@ TEST_DISTRIBUTIONS = [ROOT / "tests" / "plugins" / "voicewire_testplugins"]
 def build(sources: list[Path], outdir: Path) -> list[Path]:
     for source in sources:
         subprocess.run(
-            [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(outdir), str(source)],
+            [
+                sys.executable,
+                "-m",
+                "build",
+                "--wheel",
+                "--no-isolation",
+                "--outdir",
+                str(outdir),
+                str(source),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -43,7 +52,9 @@ def install(wheels: list[Path]) -> None:
     # First pass brings in dependencies; the second replaces our own packages even when the
     # version number did not change (a plain install would keep the stale copy).
     subprocess.run([*base, *names], check=True)
-    subprocess.run([*base, "--reinstall" if uv else "--force-reinstall", "--no-deps", *names], check=True)
+    subprocess.run(
+        [*base, "--reinstall" if uv else "--force-reinstall", "--no-deps", *names], check=True
+    )
 
 
 def main() -> int:
