@@ -16,7 +16,7 @@ from voicewire.config import (
     Transcription,
     TurnDetection,
 )
-from voicewire.emitter import EventEmitter
+from voicewire.emitter import EventEmitter, EventStream, Listener, OverflowPolicy
 from voicewire.errors import (
     AudioFormatError,
     ConfigError,
@@ -45,6 +45,7 @@ from voicewire.items import (
     SystemMessageItem,
     UserMessageItem,
 )
+from voicewire.observer import ObserverFanout, SessionObserver
 from voicewire.registry import TransportKind, available_transports, create_edge, create_transport
 from voicewire.transport import (
     ConnectOptions,
@@ -65,24 +66,29 @@ __all__ = [
     "ConnectOptions",
     "ConnectionClosedError",
     "EventEmitter",
+    "EventStream",
     "FunctionCallItem",
     "FunctionCallOutputItem",
     "FunctionTool",
     "InputAudio",
     "InputImage",
     "InputText",
+    "Listener",
     "McpApprovalRequestItem",
     "McpCallItem",
     "MuteNotSupportedError",
     "NoiseReduction",
     "NotConnectedError",
+    "ObserverFanout",
     "OutputAudio",
     "OutputText",
+    "OverflowPolicy",
     "PluginError",
     "ProtocolError",
     "RealtimeItem",
     "RealtimeTransportLayer",
     "SessionConfig",
+    "SessionObserver",
     "SystemMessageItem",
     "TracingConfig",
     "Transcription",

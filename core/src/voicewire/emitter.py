@@ -61,7 +61,7 @@ events); ``"drop_newest"`` discards the incoming event (the consumer sees the ea
 DEFAULT_EVENTS_MAXSIZE: Final = 1024
 """Default capacity of an :meth:`EventEmitter.events` iterator: about 20 s of 20 ms audio frames."""
 
-ERROR_CHANNEL: Final = "error"
+_ERROR_CHANNEL: Final = "error"
 
 # A backlog this long means an async listener cannot keep up; it is worth one warning per burst.
 _BACKLOG_WARNING: Final = 1000
@@ -496,10 +496,10 @@ class EventEmitter:
             type(exc).__name__,
             exc_info=exc,
         )
-        if channel == ERROR_CHANNEL:
+        if channel == _ERROR_CHANNEL:
             return
         self.emit(
-            ERROR_CHANNEL,
+            _ERROR_CHANNEL,
             ErrorEvent(
                 message=f"listener {_describe(listener)} on channel {channel!r} raised "
                 f"{type(exc).__name__}: {exc}",
@@ -514,10 +514,10 @@ class EventEmitter:
         self, channel: str, listener: Listener, message: str, *, code: str
     ) -> None:
         logger.error("%s", message)
-        if channel == ERROR_CHANNEL:
+        if channel == _ERROR_CHANNEL:
             return
         self.emit(
-            ERROR_CHANNEL,
+            _ERROR_CHANNEL,
             ErrorEvent(
                 message=message,
                 source="listener",
@@ -578,7 +578,7 @@ class EventEmitter:
             stream.dropped,
         )
         self.emit(
-            ERROR_CHANNEL,
+            _ERROR_CHANNEL,
             ErrorEvent(
                 message=f"an event stream is full (maxsize {stream.maxsize}); its consumer is too "
                 f"slow, so events are being dropped ({stream.overflow})",

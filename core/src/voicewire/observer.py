@@ -45,12 +45,16 @@ class SessionObserver(Protocol):
     frames, or messages it only forwards); observers must not mutate them.
     """
 
+    # The explicit ``return None`` bodies keep the type checker from treating these methods as
+    # abstract, so that a class inheriting from this protocol only writes what it needs.
+
     def on_connection_change(self, status: TransportStatus) -> None:
         """The transport's status changed.
 
         Args:
             status: The new status.
         """
+        return None
 
     def on_client_event(
         self, event_type: str, size: int, payload: Mapping[str, Any] | None
@@ -62,6 +66,7 @@ class SessionObserver(Protocol):
             size: Encoded size in bytes.
             payload: The message, or ``None`` if it was not kept.
         """
+        return None
 
     def on_server_event(
         self, event_type: str, size: int, payload: Mapping[str, Any] | None
@@ -73,12 +78,15 @@ class SessionObserver(Protocol):
             size: Encoded size in bytes.
             payload: The message, or ``None`` if it was not decoded.
         """
+        return None
 
     def on_speech_started(self) -> None:
         """The model's voice activity detection heard the caller start speaking."""
+        return None
 
     def on_speech_stopped(self) -> None:
         """The model's voice activity detection heard the caller stop speaking."""
+        return None
 
     def on_turn_started(self, response_id: str | None) -> None:
         """The model started a response.
@@ -86,6 +94,7 @@ class SessionObserver(Protocol):
         Args:
             response_id: The response's id, when the provider gives one.
         """
+        return None
 
     def on_turn_done(self, event: TurnDoneEvent) -> None:
         """The model finished a response (completed, cancelled, failed or incomplete).
@@ -93,6 +102,7 @@ class SessionObserver(Protocol):
         Args:
             event: The ``turn_done`` event, with status and usage.
         """
+        return None
 
     def on_first_audio(self, response_id: str | None, latency_ms: float | None) -> None:
         """The first audio chunk of a response arrived.
@@ -102,6 +112,7 @@ class SessionObserver(Protocol):
             latency_ms: Milliseconds since the caller stopped speaking (or since the response was
                 requested), or ``None`` when the transport has no starting point.
         """
+        return None
 
     def on_audio_to_caller(self, nbytes: int) -> None:
         """Audio was handed to the caller's side (the telephony edge or the local player).
@@ -109,6 +120,7 @@ class SessionObserver(Protocol):
         Args:
             nbytes: Size of the chunk in bytes, in the caller's format.
         """
+        return None
 
     def on_playback_acknowledged(self, token: str) -> None:
         """The caller's side confirmed playback up to a token (Twilio: a mark came back).
@@ -116,6 +128,7 @@ class SessionObserver(Protocol):
         Args:
             token: The acknowledgement token.
         """
+        return None
 
     def on_interruption(self, event: AudioInterruptedEvent) -> None:
         """Playback was interrupted (barge-in or ``interrupt()``).
@@ -123,6 +136,7 @@ class SessionObserver(Protocol):
         Args:
             event: The ``audio_interrupted`` event, with the truncation points.
         """
+        return None
 
     def on_function_call(self, event: FunctionCallEvent) -> None:
         """The model called a function.
@@ -130,6 +144,7 @@ class SessionObserver(Protocol):
         Args:
             event: The ``function_call`` event.
         """
+        return None
 
     def on_function_call_output(self, call_id: str, output: str) -> None:
         """The application answered a function call.
@@ -138,6 +153,7 @@ class SessionObserver(Protocol):
             call_id: The call being answered.
             output: The result sent to the model.
         """
+        return None
 
     def on_reconnect(self, attempt: int, state_restored: bool) -> None:
         """The transport reconnected after losing its connection.
@@ -146,6 +162,7 @@ class SessionObserver(Protocol):
             attempt: Which attempt succeeded (1 for the first).
             state_restored: Whether the session configuration and history were restored.
         """
+        return None
 
     def on_error(self, event: ErrorEvent) -> None:
         """An error was reported on the ``error`` channel by the transport.
@@ -153,6 +170,7 @@ class SessionObserver(Protocol):
         Args:
             event: The error event.
         """
+        return None
 
     def on_close(self, reason: str | None) -> None:
         """The session ended; no method is called after this one.
@@ -160,6 +178,7 @@ class SessionObserver(Protocol):
         Args:
             reason: Why, when known (e.g. ``"caller hung up"``).
         """
+        return None
 
 
 OBSERVER_METHODS: Final[frozenset[str]] = frozenset(

@@ -7,7 +7,6 @@ fan-out, so that a concrete transport only does protocol work.
 from __future__ import annotations
 
 import abc
-import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, runtime_checkable
@@ -146,7 +145,10 @@ class RealtimeTransportLayer(Protocol):
         ...
 
     def events(self, *channels: str) -> AsyncIterator[TransportEvent]:
-        """Iterate over events (of the given channels, or all typed events) through a bounded queue."""
+        """Iterate over events of the given channels (none: every channel, ``*`` included).
+
+        Backed by a bounded queue whose overflow is counted and reported, never silent.
+        """
         ...
 
 
@@ -276,9 +278,9 @@ class TransportBase(abc.ABC):
         """Replace the previous session's plugin observers with the plugins' current offer.
 
         Called when a session starts (``disconnected -> connecting``); a transport whose session
-        starts otherwise (a call bridge, when a call starts) may call it itself. The plugin
-        manager is imported here, not at module import, so that the core works without it; a
-        failing plugin manager is logged and the session goes on without plugin observers.
+        starts otherwise (a call bridge, when a call starts) may call it itself. A plugin manager
+        that cannot be imported or fails is logged, and the session goes on without plugin
+        observers: observing must never stop a call.
         """
         for observer in self._plugin_observers:
             self._observers.remove(observer)
@@ -286,7 +288,8 @@ class TransportBase(abc.ABC):
         if not self._use_plugin_observers:
             return
         try:
-            plugins = importlib.import_module("voicewire.plugins")
+            # Imported here: the plugin manager imports much of the core, this module included.
+            from voicewire.plugins import get_plugin_manager
         except ModuleNotFoundError as exc:
             if exc.name != "voicewire.plugins":
                 logger.warning("voicewire.plugins cannot be imported", exc_info=True)
@@ -295,7 +298,7 @@ class TransportBase(abc.ABC):
             logger.warning("voicewire.plugins cannot be imported", exc_info=True)
             return
         try:
-            offered = list(plugins.get_plugin_manager().session_observers(self))
+            offered = list(get_plugin_manager().session_observers(self))
         except Exception:
             logger.warning(
                 "collecting session observers for %s failed; going on without plugin observers",
@@ -429,8 +432,10 @@ class TransportBase(abc.ABC):
         return event
 
     async def aclose_emitter(self, *, drain_timeout: float | None = 5.0) -> None:
-        """End ``events()`` iterators and finish async listener tasks; see
-        :meth:`EventEmitter.aclose`. Listeners stay registered, so the transport may reconnect.
+        """End ``events()`` iterators and finish async listener tasks, leaving no task behind.
+
+        See :meth:`voicewire.emitter.EventEmitter.aclose`. Listeners stay registered, so the
+        transport may connect again afterwards.
 
         Args:
             drain_timeout: Seconds async listeners get to finish their backlog.
