@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 from typing import Any
+from unittest.mock import AsyncMock
 
 import pytest
 
@@ -278,6 +280,25 @@ async def test_async_callable_object_is_treated_as_async() -> None:
     await emitter.aclose(drain_timeout=None)
 
     assert recorder.seen == [7]
+    assert errors == []
+
+
+async def test_async_mock_and_partial_are_treated_as_async() -> None:
+    emitter = EventEmitter()
+    errors = _errors(emitter)
+    mock = AsyncMock()
+    seen: list[tuple[str, int]] = []
+
+    async def tagged(tag: str, event: int) -> None:
+        seen.append((tag, event))
+
+    emitter.on("a", mock)
+    emitter.on("a", functools.partial(tagged, "p"))
+    emitter.emit("a", 1)
+    await emitter.aclose(drain_timeout=None)
+
+    mock.assert_awaited_once_with(1)
+    assert seen == [("p", 1)]
     assert errors == []
 
 
@@ -604,3 +625,23 @@ async def test_emitter_is_usable_after_aclose() -> None:
     assert sync_seen == [1]
     assert async_seen == [1]
     assert [event async for event in stream] == [1]
+
+
+async def test_a_slow_async_listener_is_warned_about_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emitter = EventEmitter()
+    never = asyncio.Event()
+
+    async def stuck(event: int) -> None:
+        await never.wait()
+
+    emitter.on("a", stuck)
+    with caplog.at_level(logging.WARNING, logger="voicewire.emitter"):
+        for index in range(2500):
+            emitter.emit("a", index)
+    await emitter.aclose(drain_timeout=0)
+
+    backlog_warnings = [r for r in caplog.records if "does not keep up" in r.getMessage()]
+    assert len(backlog_warnings) == 1
+    assert "stuck" in backlog_warnings[0].getMessage()
