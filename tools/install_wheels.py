@@ -20,7 +20,10 @@ DISTRIBUTIONS = [
     ROOT / "plugins" / "openai_ws",
     ROOT / "plugins" / "twilio",
 ]
-TEST_DISTRIBUTIONS = [ROOT / "tests" / "plugins" / "voicewire_testplugins"]
+TEST_DISTRIBUTIONS = [
+    ROOT / "tests" / "plugins" / "voicewire_testplugins",
+    ROOT / "examples" / "jsonl_call_log",
+]
 
 
 def build(sources: list[Path], outdir: Path) -> list[Path]:

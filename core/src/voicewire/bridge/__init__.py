@@ -1,11 +1,32 @@
 """The call bridge: joins any telephony edge to any model transport.
 
 ``protocol`` is the sans-I/O core (playback tracking, interruption maths, late-audio discarding,
-input padding); the asyncio layer drives it.
+input padding); ``call`` is the asyncio layer that drives it (:class:`CallBridge`); ``edge`` and
+``model`` say what the two halves of a call must offer.
 """
 
 from __future__ import annotations
 
+from voicewire.bridge.call import (
+    CALLER_DROP_REASONS,
+    DEFAULT_MAX_PENDING_CALLER_AUDIO_BYTES,
+    MODEL_DROP_REASONS,
+    CallBridge,
+    CallBridgeStats,
+)
+from voicewire.bridge.edge import (
+    CallerAudio,
+    CallStarted,
+    CallStopped,
+    Dtmf,
+    EdgeCapabilities,
+    EdgeError,
+    EdgeEvent,
+    PlaybackAcknowledged,
+    RawEdgeMessage,
+    TelephonyEdge,
+)
+from voicewire.bridge.model import BridgeableModel
 from voicewire.bridge.protocol import (
     AckKind,
     Acknowledgement,
@@ -23,17 +44,33 @@ from voicewire.bridge.protocol import (
 )
 
 __all__ = [
+    "CALLER_DROP_REASONS",
+    "DEFAULT_MAX_PENDING_CALLER_AUDIO_BYTES",
+    "MODEL_DROP_REASONS",
     "AckKind",
     "Acknowledgement",
     "AudioVerdict",
     "BridgeCounters",
     "BridgeProtocol",
+    "BridgeableModel",
+    "CallBridge",
+    "CallBridgeStats",
+    "CallStarted",
+    "CallStopped",
+    "CallerAudio",
+    "Dtmf",
+    "EdgeCapabilities",
+    "EdgeError",
+    "EdgeEvent",
     "InputPadder",
     "InterruptionPlan",
     "ItemPlayback",
     "PaddingStats",
+    "PlaybackAcknowledged",
     "PlaybackKey",
     "PlaybackStats",
     "PlaybackTracker",
+    "RawEdgeMessage",
+    "TelephonyEdge",
     "truncation_points",
 ]
