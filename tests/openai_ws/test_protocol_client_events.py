@@ -1,21 +1,19 @@
 """Client event builders, and every frame the protocol layer builds, against the official models.
 
 The ``openai`` package's pydantic models accept unknown keys (``extra="allow"``), so the strict
-check below also walks ``model_extra`` recursively: a key the official model does not declare
-fails the test.
+validator (the ``validate_client_event`` fixture of ``conftest.py``, shared with the transport
+tests) also walks ``model_extra`` recursively: a key the official model does not declare fails
+the test.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import typing
-from collections.abc import Mapping
-from typing import Any, get_args, get_origin
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from openai.types.realtime import RealtimeClientEvent
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from voicewire.config import (
     DISABLED,
@@ -47,64 +45,35 @@ from voicewire_openai_ws.protocol.history import diff_history
 from voicewire_openai_ws.protocol.session_payload import build_session_payload
 from voicewire_openai_ws.protocol.tracing import decide_tracing_update, desired_tracing
 
-
-def _by_type(alias: Any) -> dict[str, type[BaseModel]]:
-    union = get_args(alias)[0] if get_origin(alias) is typing.Annotated else alias
-    return {
-        literal: cls
-        for cls in get_args(union)
-        for literal in get_args(cls.model_fields["type"].annotation)
-    }
-
-
-CLIENT_MODELS = _by_type(RealtimeClientEvent)
-
-
-def _unknown_keys(obj: object, path: str = "$") -> list[str]:
-    found: list[str] = []
-    if isinstance(obj, BaseModel):
-        found += [f"{path}.{key}" for key in obj.model_extra or {}]
-        for name in type(obj).model_fields:
-            found += _unknown_keys(getattr(obj, name), f"{path}.{name}")
-    elif isinstance(obj, list):
-        for index, value in enumerate(obj):
-            found += _unknown_keys(value, f"{path}[{index}]")
-    return found
-
-
-def validate(event: Mapping[str, Any]) -> BaseModel:
-    """Validate one client event strictly against the official GA model of its type."""
-    # Through JSON, as the server would see it: tuples become lists, floats stay floats.
-    wire = json.loads(json.dumps(event))
-    model = CLIENT_MODELS[wire["type"]].model_validate(wire)
-    extra = _unknown_keys(model)
-    assert not extra, f"fields unknown to the official model: {extra}"
-    return model
+if TYPE_CHECKING:
+    from tests.openai_ws.conftest import EventValidator
 
 
 # --- the validator itself can fail ------------------------------------------------------------
 
 
-def test_validator_rejects_unknown_type_missing_field_and_extra_key() -> None:
+def test_validator_rejects_unknown_type_missing_field_and_extra_key(
+    validate_client_event: EventValidator,
+) -> None:
     with pytest.raises(KeyError):
-        validate({"type": "response.audio.delta"})
+        validate_client_event({"type": "response.audio.delta"})
     with pytest.raises(ValidationError):
-        validate({"type": "input_audio_buffer.append"})
+        validate_client_event({"type": "input_audio_buffer.append"})
     with pytest.raises(AssertionError, match=r"\$\.response\.modalities"):
-        validate({"type": "response.create", "response": {"modalities": ["audio"]}})
+        validate_client_event({"type": "response.create", "response": {"modalities": ["audio"]}})
 
 
 # --- every builder ----------------------------------------------------------------------------
 
 
-def test_session_update() -> None:
+def test_session_update(validate_client_event: EventValidator) -> None:
     event = ce.session_update({"type": "realtime", "instructions": "hi"}, event_id="e1")
     assert event == {
         "type": "session.update",
         "event_id": "e1",
         "session": {"type": "realtime", "instructions": "hi"},
     }
-    validate(event)
+    validate_client_event(event)
 
 
 def test_session_update_requires_session_type() -> None:
@@ -112,12 +81,12 @@ def test_session_update_requires_session_type() -> None:
         ce.session_update({"instructions": "hi"})
 
 
-def test_input_audio_buffer_append_encodes_base64() -> None:
+def test_input_audio_buffer_append_encodes_base64(validate_client_event: EventValidator) -> None:
     event = ce.input_audio_buffer_append(b"\x00\x01\xff")
     assert event == {"type": "input_audio_buffer.append", "audio": "AAH/"}
     assert base64.b64decode(event["audio"]) == b"\x00\x01\xff"
-    validate(event)
-    validate(ce.input_audio_buffer_append(memoryview(b"ab"), event_id="x"))
+    validate_client_event(event)
+    validate_client_event(ce.input_audio_buffer_append(memoryview(b"ab"), event_id="x"))
 
 
 def test_input_audio_buffer_append_refuses_non_bytes_and_oversize() -> None:
@@ -127,14 +96,16 @@ def test_input_audio_buffer_append_refuses_non_bytes_and_oversize() -> None:
         ce.input_audio_buffer_append(bytes(ce.MAX_APPEND_BYTES + 1))
 
 
-def test_append_chunks_split_large_audio_and_skip_empty() -> None:
+def test_append_chunks_split_large_audio_and_skip_empty(
+    validate_client_event: EventValidator,
+) -> None:
     assert ce.input_audio_buffer_append_chunks(b"") == []
     data = bytes(range(256)) * ((ce.MAX_APPEND_BYTES * 2) // 256 + 1)
     events = ce.input_audio_buffer_append_chunks(data)
     assert len(events) == 3
     assert b"".join(base64.b64decode(e["audio"]) for e in events) == data
     for event in events:
-        validate(event)
+        validate_client_event(event)
 
 
 @pytest.mark.parametrize(
@@ -154,8 +125,10 @@ def test_append_chunks_split_large_audio_and_skip_empty() -> None:
         ce.conversation_item_truncate("item_1", 0, 1840),
     ],
 )
-def test_simple_builders_validate(event: dict[str, Any]) -> None:
-    validate(event)
+def test_simple_builders_validate(
+    event: dict[str, Any], validate_client_event: EventValidator
+) -> None:
+    validate_client_event(event)
 
 
 def test_simple_builders_shapes() -> None:
@@ -187,7 +160,7 @@ def test_ids_must_be_non_empty() -> None:
         ce.function_call_output_item("c", {"not": "a string"})  # type: ignore[arg-type]
 
 
-def test_user_text_message() -> None:
+def test_user_text_message(validate_client_event: EventValidator) -> None:
     event = ce.conversation_item_create(ce.user_message_item("hello"))
     assert event == {
         "type": "conversation.item.create",
@@ -197,10 +170,10 @@ def test_user_text_message() -> None:
             "content": [{"type": "input_text", "text": "hello"}],
         },
     }
-    validate(event)
+    validate_client_event(event)
 
 
-def test_user_message_item_with_every_part() -> None:
+def test_user_message_item_with_every_part(validate_client_event: EventValidator) -> None:
     item = UserMessageItem(
         item_id="",
         content=[
@@ -212,7 +185,7 @@ def test_user_message_item_with_every_part() -> None:
     event = ce.conversation_item_create(ce.user_message_item(item), previous_item_id="root")
     assert event["previous_item_id"] == "root"
     assert "id" not in event["item"]
-    validate(event)
+    validate_client_event(event)
 
 
 def test_user_message_item_rejects_other_types() -> None:
@@ -229,20 +202,22 @@ def test_user_message_item_rejects_other_types() -> None:
         FunctionCallOutputItem(item_id="o1", call_id="c1", output='{"t":21}'),
     ],
 )
-def test_conversation_item_create_from_items(item: Any) -> None:
+def test_conversation_item_create_from_items(
+    item: Any, validate_client_event: EventValidator
+) -> None:
     event = ce.conversation_item_create(item, event_id="e")
     assert event["item"]["id"] == item.item_id
-    validate(event)
+    validate_client_event(event)
 
 
-def test_function_call_output_item() -> None:
+def test_function_call_output_item(validate_client_event: EventValidator) -> None:
     event = ce.conversation_item_create(ce.function_call_output_item("call_1", '{"ok":true}'))
     assert event["item"] == {
         "type": "function_call_output",
         "call_id": "call_1",
         "output": '{"ok":true}',
     }
-    validate(event)
+    validate_client_event(event)
 
 
 # --- everything else the layer puts on the wire -----------------------------------------------
@@ -301,21 +276,25 @@ _CONFIGS = [
 
 
 @pytest.mark.parametrize("config", _CONFIGS)
-def test_session_payloads_validate(config: SessionConfig | None) -> None:
-    validate(ce.session_update(build_session_payload(config, model="gpt-realtime")))
+def test_session_payloads_validate(
+    config: SessionConfig | None, validate_client_event: EventValidator
+) -> None:
+    validate_client_event(ce.session_update(build_session_payload(config, model="gpt-realtime")))
 
 
 @pytest.mark.parametrize(
     "tracing",
     ["auto", None, DISABLED, TracingConfig(workflow_name="w", group_id="g", metadata={"k": 1})],
 )
-def test_tracing_updates_validate(tracing: Any) -> None:
+def test_tracing_updates_validate(tracing: Any, validate_client_event: EventValidator) -> None:
     decision = decide_tracing_update(desired_tracing(tracing), None)
     assert decision.event is not None
-    validate(decision.event)
+    validate_client_event(decision.event)
 
 
-def test_history_and_replay_events_validate() -> None:
+def test_history_and_replay_events_validate(
+    validate_client_event: EventValidator,
+) -> None:
     old = [SystemMessageItem(item_id="s", content=[InputText(text="a")])]
     new: list[RealtimeItem] = [
         SystemMessageItem(item_id="s", content=[InputText(text="b")]),
@@ -323,7 +302,7 @@ def test_history_and_replay_events_validate() -> None:
         AssistantMessageItem(item_id="a", status="completed", content=[OutputText(text="yo")]),
     ]
     for event in diff_history(old, new):
-        validate(event)
+        validate_client_event(event)
     state = ConversationState()
     items: list[RealtimeItem] = [
         *new,
@@ -339,10 +318,10 @@ def test_history_and_replay_events_validate() -> None:
     frames = state.replay_frames(SessionConfig(voice="marin"), model="gpt-realtime")
     assert len(frames) == 1 + 7
     for event in frames:
-        validate(event)
+        validate_client_event(event)
 
 
-def test_protocol_frames_validate() -> None:
+def test_protocol_frames_validate(validate_client_event: EventValidator) -> None:
     protocol = RealtimeProtocol(model="gpt-realtime")
     protocol.initial_frames(SessionConfig(input_audio_format="audio/pcmu"))
     protocol.send_audio(b"\xff" * 160, commit=True)
@@ -358,4 +337,4 @@ def test_protocol_frames_validate() -> None:
     frames = protocol.data_to_send()
     assert len(frames) == 9
     for frame in frames:
-        validate(json.loads(frame))
+        validate_client_event(json.loads(frame))

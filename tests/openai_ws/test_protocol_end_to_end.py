@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
-import typing
-from collections.abc import Mapping
-from typing import Any, get_args, get_origin
+from typing import TYPE_CHECKING, Any
 
-from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
-from pydantic import BaseModel
+import pytest
 
 from voicewire.audio.formats import MULAW_8K
 from voicewire.config import FunctionTool, SessionConfig, TurnDetection
@@ -40,48 +37,26 @@ from voicewire.items import (
 )
 from voicewire_openai_ws.protocol import RealtimeProtocol
 
-
-def _by_type(alias: Any) -> dict[str, type[BaseModel]]:
-    union = get_args(alias)[0] if get_origin(alias) is typing.Annotated else alias
-    return {
-        lit: cls for cls in get_args(union) for lit in get_args(cls.model_fields["type"].annotation)
-    }
-
-
-CLIENT, SERVER = _by_type(RealtimeClientEvent), _by_type(RealtimeServerEvent)
-# Keys the real service sends that the request-shaped models do not declare (protocols.md §3.3).
-SERVER_EXTRAS = {"$.session.object", "$.session.id", "$.session.expires_at", "$.obfuscation"}
-
-
-def _unknown_keys(obj: object, path: str = "$") -> list[str]:
-    found: list[str] = []
-    if isinstance(obj, BaseModel):
-        found += [f"{path}.{key}" for key in obj.model_extra or {}]
-        for name in type(obj).model_fields:
-            found += _unknown_keys(getattr(obj, name), f"{path}.{name}")
-    elif isinstance(obj, list):
-        for index, value in enumerate(obj):
-            found += _unknown_keys(value, f"{path}[{index}]")
-    return found
-
-
-def _strict(
-    models: Mapping[str, type[BaseModel]], event: Mapping[str, Any], allowed: set[str]
-) -> None:
-    model = models[event["type"]].model_validate(event)
-    extra = [path for path in _unknown_keys(model) if path not in allowed]
-    assert not extra, f"{event['type']}: fields unknown to the official model: {extra}"
+if TYPE_CHECKING:
+    from tests.openai_ws.conftest import EventValidator
 
 
 class Run:
     """Drives a RealtimeProtocol like the I/O layer would, recording everything."""
 
-    def __init__(self, config: SessionConfig) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        validate_client: EventValidator,
+        validate_server: EventValidator,
+    ) -> None:
         self.protocol = RealtimeProtocol(model="gpt-realtime")
         self.protocol.initial_frames(config)
+        self._validate_client = validate_client
+        self._validate_server = validate_server
 
     def server(self, event: dict[str, Any], now_ms: float = 0.0) -> list[Any]:
-        _strict(SERVER, event, SERVER_EXTRAS)
+        self._validate_server(event)
         events = self.protocol.receive(json.dumps(event), now_ms)
         assert isinstance(events[0], RawServerEvent)
         assert events[0].message == event
@@ -90,7 +65,7 @@ class Run:
     def client(self) -> list[dict[str, Any]]:
         frames = [json.loads(frame) for frame in self.protocol.data_to_send()]
         for frame in frames:
-            _strict(CLIENT, frame, set())
+            self._validate_client(frame)
         return frames
 
 
@@ -198,8 +173,8 @@ CONFIG = SessionConfig(
 )
 
 
-def connect() -> Run:
-    run = Run(CONFIG)
+def connect(validate_client: EventValidator, validate_server: EventValidator) -> Run:
+    run = Run(CONFIG, validate_client, validate_server)
     [update] = run.client()
     assert update["type"] == "session.update"
     assert update["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
@@ -219,6 +194,12 @@ def connect() -> Run:
     assert run.protocol.output_format == MULAW_8K
     assert run.protocol.interrupt_response
     return run
+
+
+@pytest.fixture
+def run(validate_client_event: EventValidator, validate_server_event: EventValidator) -> Run:
+    """A protocol connected as in the GA examples; every event both ways is checked strictly."""
+    return connect(validate_client_event, validate_server_event)
 
 
 def audio_answer(run: Run, user_id: str, resp_id: str, item_id: str, t0: float) -> None:
@@ -316,8 +297,7 @@ def finish_answer(
     return events
 
 
-def test_a_audio_answer() -> None:
-    run = connect()
+def test_a_audio_answer(run: Run) -> None:
     audio_answer(run, "item_U1", "resp_1", "item_A1", t0=0)
     events = finish_answer(
         run, "item_U1", "resp_1", "item_A1", "completed", "Sure, how can I help?"
@@ -345,8 +325,7 @@ def test_a_audio_answer() -> None:
     assert [i.item_id for i in run.protocol.conversation.history()] == ["item_U1", "item_A1"]
 
 
-def test_b_barge_in_while_generating() -> None:
-    run = connect()
+def test_b_barge_in_while_generating(run: Run) -> None:
     audio_answer(run, "item_U1", "resp_1", "item_A1", t0=0)
     # Audio arrived from t=5000 (600 ms of it); the caller speaks 400 ms into playback. The
     # server interrupts by itself (interrupt_response), so the client only truncates.
@@ -384,8 +363,7 @@ def test_b_barge_in_while_generating() -> None:
     assert run.client() == []
 
 
-def test_b_barge_in_without_server_interruption_cancels_first() -> None:
-    run = connect()
+def test_b_barge_in_without_server_interruption_cancels_first(run: Run) -> None:
     vad = {**SERVER_VAD, "interrupt_response": False}
     run.server(ev("session.updated", session=session({"type": "audio/pcmu"}, vad)))
     audio_answer(run, "item_U1", "resp_1", "item_A1", t0=0)
@@ -524,8 +502,7 @@ def function_call_turn(run: Run) -> FunctionCallEvent:
     return call
 
 
-def test_c_function_call_round_trip() -> None:
-    run = connect()
+def test_c_function_call_round_trip(run: Run) -> None:
     call = function_call_turn(run)
     events = run.server(
         ev(
@@ -569,8 +546,7 @@ def test_c_function_call_round_trip() -> None:
     assert [type(i) for i in history] == [FunctionCallItem, FunctionCallOutputItem]
 
 
-def test_c_output_sent_before_response_done_waits_for_it() -> None:
-    run = connect()
+def test_c_output_sent_before_response_done_waits_for_it(run: Run) -> None:
     call = function_call_turn(run)
     run.protocol.send_function_call_output(call, "{}")
     assert [f["type"] for f in run.client()] == ["conversation.item.create"]  # create held back
