@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -34,22 +34,6 @@ from voicewire_openai_ws import OpenAIRealtimeWebSocket
 GUARD = 10.0
 
 
-class _Interim(OpenAIRealtimeWebSocket):
-    """What ``BridgeableModel`` asks of the transport, until the transport offers it itself."""
-
-    @property
-    def server_interrupts_response(self) -> bool:
-        return bool(self.protocol.interrupt_response)
-
-    @property
-    def automatic_barge_in(self) -> bool:
-        return bool(self.protocol.automatic_barge_in)
-
-    @automatic_barge_in.setter
-    def automatic_barge_in(self, value: bool) -> None:
-        self.protocol.automatic_barge_in = value
-
-
 def openai_model(url: str) -> BridgeableModel:
     options: dict[str, Any] = {
         "url": url,
@@ -57,9 +41,7 @@ def openai_model(url: str) -> BridgeableModel:
         "automatic_barge_in": False,
         "plugin_observers": False,
     }
-    if hasattr(OpenAIRealtimeWebSocket, "server_interrupts_response"):
-        return cast("BridgeableModel", OpenAIRealtimeWebSocket(**options))
-    return cast("BridgeableModel", _Interim(**options))
+    return OpenAIRealtimeWebSocket(**options)
 
 
 class Call:

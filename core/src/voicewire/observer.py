@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 if TYPE_CHECKING:
+    from voicewire.audio.formats import AudioFormat
     from voicewire.events import (
         AudioInterruptedEvent,
         ErrorEvent,
@@ -111,6 +112,35 @@ class SessionObserver(Protocol):
             response_id: The response's id.
             latency_ms: Milliseconds since the caller stopped speaking (or since the response was
                 requested), or ``None`` when the transport has no starting point.
+        """
+        return None
+
+    def on_call_start(
+        self, call_id: str | None, stream_id: str | None, audio_format: AudioFormat | None
+    ) -> None:
+        """A telephony call started streaming (fired by a call bridge).
+
+        Args:
+            call_id: The provider's call id (Twilio: the call SID).
+            stream_id: The provider's media stream id (Twilio: the stream SID).
+            audio_format: The caller's audio format.
+        """
+        return None
+
+    def on_audio_to_model(self, nbytes: int) -> None:
+        """Input audio was sent to the model.
+
+        Args:
+            nbytes: Size of the chunk in bytes, in the session's input format.
+        """
+        return None
+
+    def on_audio_from_model(self, response_id: str | None, nbytes: int) -> None:
+        """Output audio arrived from the model.
+
+        Args:
+            response_id: The response the audio belongs to.
+            nbytes: Size of the chunk in bytes, in the session's output format.
         """
         return None
 

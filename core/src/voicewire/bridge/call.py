@@ -813,6 +813,7 @@ class CallBridge(TransportBase):
                 code="audio_format_mismatch",
             )
         self._protocol.call_started(self._now())
+        self._observers.notify("on_call_start", event.call_id, event.stream_id, event.audio_format)
         self._emit(
             CallStartEvent(
                 call_id=event.call_id,

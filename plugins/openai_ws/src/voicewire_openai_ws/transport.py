@@ -831,14 +831,18 @@ class OpenAIRealtimeWebSocket(TransportBase):
             if type(event) is RawServerEvent:
                 raw_type = event.message.get("type")
                 kind = raw_type if isinstance(raw_type, str) else None
-                self._observe_server_event(kind, frame)
+                self._observe_server_event(kind, frame, event.message)
             self._dispatch(event)
         return kind
 
-    def _observe_server_event(self, kind: str | None, frame: str) -> None:
+    def _observe_server_event(
+        self, kind: str | None, frame: str, message: Mapping[str, Any]
+    ) -> None:
         observers = self._observers
         if observers.has("on_server_event"):
-            observers.notify("on_server_event", kind or "unknown", len(frame.encode()), None)
+            # The message is already parsed: handing it over costs nothing, and the observer
+            # decides what it may keep (content only when capture is on).
+            observers.notify("on_server_event", kind or "unknown", len(frame.encode()), message)
 
     def _dispatch(self, event: TransportEvent) -> None:
         """Emit one event, telling the observers what it means first."""
@@ -847,6 +851,7 @@ class OpenAIRealtimeWebSocket(TransportBase):
             self._on_error_event(event)
             return
         if isinstance(event, AudioEvent):
+            observers.notify("on_audio_from_model", event.response_id, len(event.data))
             if event.response_id != self._first_audio_response and observers.has("on_first_audio"):
                 self._first_audio_response = event.response_id
                 origin = self._turn_origin_ms
@@ -1062,6 +1067,7 @@ class OpenAIRealtimeWebSocket(TransportBase):
             return
         ws = self._connected_socket("send_audio()")
         self._protocol.send_audio(audio, commit=commit)
+        self._observers.notify("on_audio_to_model", len(audio))
         try:
             await self._flush(ws)
         except (ConnectionClosed, ConnectionClosedError) as exc:
