@@ -56,6 +56,11 @@ def _bytes_repr(data: bytes) -> str:
     return f"<{len(data)} bytes>"
 
 
+def _names_only(params: Mapping[str, Any]) -> str:
+    # Applications pass credentials as stream parameters; a repr shows only their names.
+    return "{" + ", ".join(f"{name!r}: '***'" for name in params) + "}"
+
+
 def _frozen_dict(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value) if value is not None else {}
 
@@ -263,7 +268,9 @@ class CallStartEvent:
     call_id: str | None
     stream_id: str | None
     audio_format: AudioFormat | None = None
-    custom_parameters: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_dict)
+    custom_parameters: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_frozen_dict, repr=_names_only
+    )
 
 
 @attrs.frozen(kw_only=True)

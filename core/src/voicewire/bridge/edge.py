@@ -34,6 +34,11 @@ def _bytes_repr(data: bytes) -> str:
     return f"<{len(data)} bytes>"
 
 
+def _names_only(params: Mapping[str, Any]) -> str:
+    # Applications pass credentials as stream parameters; a repr shows only their names.
+    return "{" + ", ".join(f"{name!r}: '***'" for name in params) + "}"
+
+
 def _dict(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value) if value is not None else {}
 
@@ -61,7 +66,9 @@ class CallStarted:
     call_id: str | None
     stream_id: str | None
     audio_format: AudioFormat
-    custom_parameters: Mapping[str, str] = attrs.field(factory=dict, converter=_dict)
+    custom_parameters: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_dict, repr=_names_only
+    )
 
 
 @attrs.frozen(kw_only=True)

@@ -17,13 +17,21 @@ import warnings
 from collections.abc import Awaitable, Sequence
 from typing import NoReturn, TypeVar
 
+from voicewire.cli import call as _call
+from voicewire.cli import fake_model as _fake_model
 from voicewire.cli import plugins as _plugins
+from voicewire.cli import serve as _serve
 from voicewire.cli.base import CliCommand, CommandError, RunFunction, RunResult
 from voicewire.errors import VoicewireError
 
 __all__ = ["BUILTIN_COMMANDS", "CliCommand", "CommandError", "build_parser", "main"]
 
-BUILTIN_COMMANDS: tuple[CliCommand, ...] = (_plugins.COMMAND,)
+BUILTIN_COMMANDS: tuple[CliCommand, ...] = (
+    _plugins.COMMAND,
+    _serve.COMMAND,
+    _call.COMMAND,
+    _fake_model.COMMAND,
+)
 """The commands voicewire itself provides, in the order ``--help`` lists them."""
 
 PROG = "voicewire"

@@ -1,0 +1,320 @@
+"""``voicewire serve``, ``voicewire call`` and ``voicewire fake-model``, as a user runs them.
+
+Commands run in subprocesses over loopback; every wait has a hang guard, nothing asserts time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from voicewire.cli import CommandError, build_parser
+from voicewire.cli.call import find_dialect_factory
+from voicewire.cli.serve import (
+    SERVE_ATTRIBUTE,
+    ServeRunner,
+    ServeSettings,
+    find_serve_runner,
+    settings_from_args,
+)
+from voicewire.plugins import DISABLE_ENV_VAR, PluginLoadWarning, reset_plugin_manager
+from voicewire.registry import Registry
+
+GUARD = 20.0
+# --trace console needs opentelemetry-sdk (the dev environment has it).
+TRACE = "console" if importlib.util.find_spec("opentelemetry.sdk") else "none"
+SECRET_ENV = (
+    "OPENAI_API_KEY",
+    "TWILIO_AUTH_TOKEN",
+    "VOICEWIRE_PUBLIC_URL",
+    "VOICEWIRE_REALTIME_URL",
+)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV and k != DISABLE_ENV_VAR}
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "voicewire", *args],
+        capture_output=True,
+        text=True,
+        env=_env(**env),
+        timeout=GUARD,
+        check=False,
+    )
+
+
+def _error_lines(stderr: str) -> list[str]:
+    # The test plugins include one that fails to import on purpose; its warning is not ours.
+    return [line for line in stderr.splitlines() if "vw_test_broken" not in line and line.strip()]
+
+
+class Running:
+    def __init__(self, process: asyncio.subprocess.Process, first_line: str) -> None:
+        self.process = process
+        self.first_line = first_line
+
+    async def stop(self) -> tuple[int, str]:
+        self.process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(self.process.communicate(), GUARD)
+        assert self.process.returncode is not None
+        return self.process.returncode, stderr.decode()
+
+
+async def start_cli(*args: str, **env: str) -> Running:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicewire",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(**env),
+    )
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), GUARD)
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    return Running(process, line.decode().rstrip("\n"))
+
+
+@contextlib.asynccontextmanager
+async def running(*args: str, **env: str) -> AsyncIterator[Running]:
+    process = await start_cli(*args, **env)
+    try:
+        yield process
+    finally:
+        if process.process.returncode is None:
+            process.process.kill()
+            await process.process.wait()
+
+
+@pytest.fixture
+def registry_manager() -> Iterator[None]:
+    reset_plugin_manager()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginLoadWarning)
+        yield
+    reset_plugin_manager()
+
+
+# ---------------------------------------------------------------------------------------------
+# serve: configuration
+# ---------------------------------------------------------------------------------------------
+
+
+def test_serve_refuses_to_start_without_a_token() -> None:
+    result = run_cli("serve", "--port", "0")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = _error_lines(result.stderr)
+    assert line.startswith("voicewire serve: error: refusing to start without a Twilio auth token")
+    assert "--insecure-skip-signature" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("serve", "--trace", "loud"),
+        ("serve", "--port", "many"),
+        ("call",),
+        ("call", "--url", "ws://x", "--seconds", "-1"),
+        ("fake-model", "--mode", "parrot"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(args: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    (line,) = _error_lines(result.stderr)
+    assert line.startswith("voicewire ")
+    assert "error:" in line
+
+
+def test_serve_needs_an_openai_key_for_openai() -> None:
+    result = run_cli("serve", "--port", "0", "--insecure-skip-signature")
+    assert result.returncode == 1
+    lines = _error_lines(result.stderr)
+    assert lines[-1].startswith("voicewire serve: error: api_key:")
+
+
+def test_serve_finds_the_server_through_the_registry(registry_manager: None) -> None:
+    del registry_manager
+    with pytest.raises(CommandError, match="unknown telephony edge 'nope'"):
+        find_serve_runner("nope")
+    assert isinstance(find_serve_runner("twilio"), ServeRunner)
+    assert callable(find_dialect_factory("twilio"))
+    # An edge whose plugin offers no server and no caller dialect.
+    registry = Registry()
+    registry.add_telephony_edge("plain", lambda **options: object())
+    with pytest.raises(CommandError, match=SERVE_ATTRIBUTE):
+        find_serve_runner("plain", registry)
+    with pytest.raises(CommandError, match="voicewire_caller_dialect"):
+        find_dialect_factory("plain", registry)
+
+    # Any telephony plugin serves the same way: an attribute on its registry factory.
+    async def my_serve(settings: ServeSettings, ready: Callable[[str], None]) -> None:
+        del settings, ready
+
+    class MyFactory:
+        voicewire_serve = staticmethod(my_serve)
+
+        def __call__(self, **options: object) -> object:
+            return object()
+
+    registry.add_telephony_edge("mine", MyFactory())
+    assert find_serve_runner("mine", registry) is my_serve
+
+
+def test_settings_read_the_environment_and_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-env")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token-secret-env")
+    monkeypatch.setenv("VOICEWIRE_PUBLIC_URL", "https://public.example.com")
+    monkeypatch.setenv("VOICEWIRE_REALTIME_URL", "ws://127.0.0.1:9/v1/realtime")
+    parser = build_parser()
+    args = parser.parse_args(["serve", "--voice", "marin"])
+    settings = settings_from_args(args)
+    assert settings == ServeSettings(
+        api_key="sk-secret-env",
+        auth_token="token-secret-env",
+        public_url="https://public.example.com",
+        realtime_url="ws://127.0.0.1:9/v1/realtime",
+        voice="marin",
+    )
+    text = repr(settings)
+    assert "sk-secret-env" not in text
+    assert "token-secret-env" not in text
+    flags = parser.parse_args(["serve", "--twilio-auth-token", "flag-token", "--port", "0"])
+    assert settings_from_args(flags).auth_token == "flag-token"
+    assert isinstance(args, argparse.Namespace)
+
+
+# ---------------------------------------------------------------------------------------------
+# fake-model, serve and call together
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_fake_model_prints_its_line_and_stops_on_sigterm() -> None:
+    async with running("fake-model", "--port", "0") as fake:
+        assert re.fullmatch(r"listening on ws://127\.0\.0\.1:\d+/v1/realtime", fake.first_line)
+        code, stderr = await fake.stop()
+    assert code == 0
+    assert "stopped" in stderr
+
+
+def test_fake_model_refuses_a_script_without_script_mode(tmp_path: object) -> None:
+    result = run_cli("fake-model", "--script", "x.json")
+    assert result.returncode == 1
+    assert _error_lines(result.stderr) == [
+        "voicewire fake-model: error: --script needs --mode script"
+    ]
+    missing = run_cli("fake-model", "--mode", "script", "--script", "/nonexistent/script.json")
+    assert missing.returncode == 1
+    (line,) = _error_lines(missing.stderr)
+    assert line.startswith("voicewire fake-model: error: script: cannot read")
+
+
+async def test_call_against_a_running_serve() -> None:
+    async with running("fake-model", "--port", "0") as fake:
+        realtime_url = fake.first_line.removeprefix("listening on ")
+        async with running(
+            "serve",
+            "--port",
+            "0",
+            "--realtime-url",
+            realtime_url,
+            "--insecure-skip-signature",
+            "--trace",
+            TRACE,
+            OPENAI_API_KEY="sk-cli-secret",
+        ) as serve:
+            match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)", serve.first_line)
+            assert match, serve.first_line
+            url = match[1].replace("http://", "ws://") + "/media-stream"
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "voicewire",
+                "call",
+                "--url",
+                url,
+                "--seconds",
+                "3",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=_env(),
+            )
+            stdout, stderr = await asyncio.wait_for(process.communicate(), GUARD)
+            assert process.returncode == 0, stderr.decode()
+            out = stdout.decode()
+            assert out.startswith(f"connected to {url}")
+            heard = re.search(r"heard (\d+) ms of audio", out)
+            assert heard, out
+            assert int(heard[1]) > 0
+            assert "hung up" in out
+            code, serve_stderr = await serve.stop()
+        assert code == 0
+        if TRACE == "console":
+            # The tracing plugin printed the call's span tree when the session ended.
+            assert "voicewire.session" in serve_stderr
+        assert "no --public-url" in serve_stderr
+        assert "sk-cli-secret" not in serve_stderr
+        await fake.stop()
+
+
+def test_trace_without_the_tracing_plugin_says_so() -> None:
+    result = run_cli(
+        "serve",
+        "--port",
+        "70000",
+        "--insecure-skip-signature",
+        "--trace",
+        "otlp",
+        VOICEWIRE_DISABLE_PLUGINS="tracing",
+    )
+    assert result.returncode == 1
+    lines = _error_lines(result.stderr)
+    assert lines[-1] == "voicewire serve: error: --port must be within 0..65535, got 70000"
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from voicewire.cli.serve import _setup_tracing;"
+            " sys.exit(_setup_tracing('console') is not None)",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(VOICEWIRE_DISABLE_PLUGINS="tracing"),
+        timeout=GUARD,
+        check=False,
+    )
+    assert probe.returncode == 0
+    assert "tracing plugin, which is not installed (or is disabled)" in probe.stderr
+
+
+def test_call_refuses_a_bad_url_and_an_unreachable_bridge() -> None:
+    result = run_cli("call", "--url", "http://127.0.0.1:1/media-stream")
+    assert result.returncode == 1
+    (line,) = _error_lines(result.stderr)
+    assert line.startswith("voicewire call: error: --url must be a ws://")
+    unreachable = run_cli("call", "--url", "ws://127.0.0.1:1/media-stream", "--seconds", "1")
+    assert unreachable.returncode == 1
+    (line,) = _error_lines(unreachable.stderr)
+    assert line.startswith("voicewire call: error: cannot connect to ws://127.0.0.1:1/media-stream")

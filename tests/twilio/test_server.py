@@ -1,0 +1,421 @@
+"""The bridge server (``create_app``): TwiML, health, signatures, limits, isolation, shutdown.
+
+Real aiohttp server on loopback, real clients, a real fake model where a call needs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from voicewire.audio.formats import MULAW_8K
+from voicewire.errors import ConfigError
+from voicewire.testing.fake_realtime import FakeRealtimeServer, speech_like
+from voicewire.testing.telephony import SimulatedCaller
+from voicewire_twilio.caller import TwilioDialect
+from voicewire_twilio.protocol import compute_signature
+from voicewire_twilio.server import APP_KEY, BridgeServer, create_app
+
+GUARD = 10.0
+
+
+@pytest.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    leaked = [t for t in asyncio.all_tasks() - before if not t.done() and t is not current]
+    assert leaked == [], leaked
+
+
+TOKEN = "test-auth-token-0123"
+PUBLIC = "https://bridge.example.com"
+FORM = {"CallSid": "CA" + "1" * 32, "From": "+15550001111", "To": "+15550002222"}
+
+
+class Served:
+    def __init__(self, app: web.Application, runner: web.AppRunner, base: str) -> None:
+        self.app = app
+        self.runner = runner
+        self.base = base
+
+    @property
+    def server(self) -> BridgeServer:
+        return self.app[APP_KEY]
+
+    @property
+    def ws_url(self) -> str:
+        return self.base.replace("http://", "ws://") + "/media-stream"
+
+
+@contextlib.asynccontextmanager
+async def served(**options: Any) -> AsyncIterator[Served]:
+    app = create_app(**options)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield Served(app, runner, f"http://{host}:{port}")
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeRealtimeServer]:
+    async with FakeRealtimeServer(pace=0) as server:
+        yield server
+
+
+def signed_options(fake: FakeRealtimeServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "realtime_url": fake.url,
+        "api_key": "sk-test",
+        "twilio_auth_token": TOKEN,
+        "public_url": PUBLIC,
+        **extra,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------
+
+
+def test_refuses_to_build_without_a_token() -> None:
+    with pytest.raises(ConfigError, match="twilio_auth_token") as info:
+        create_app(realtime_url="ws://127.0.0.1:1/v1/realtime")
+    assert "insecure_skip_signature" in str(info.value)
+    app = create_app(realtime_url="ws://127.0.0.1:1/v1/realtime", insecure_skip_signature=True)
+    assert "signature=off" in repr(app[APP_KEY])
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"realtime_url": "https://api.openai.com/v1/realtime"}, "realtime_url"),
+        ({"realtime_url": "wss://api.openai.com/v1/realtime"}, "api_key"),
+        ({"public_url": "bridge.example.com"}, "public_url"),
+        ({"public_url": "https://bridge.example.com/?x=1"}, "public_url"),
+        ({"max_message_bytes": 10}, "max_message_bytes"),
+        ({"max_messages_per_second": 0}, "max_messages_per_second"),
+        ({"message_burst": 0}, "message_burst"),
+        ({"shutdown_timeout": -1}, "shutdown_timeout"),
+        ({"max_calls": 0}, "max_calls"),
+    ],
+)
+def test_unusable_configuration_is_refused(options: dict[str, Any], field: str) -> None:
+    base: dict[str, Any] = {
+        "realtime_url": "ws://127.0.0.1:1/v1/realtime",
+        "twilio_auth_token": TOKEN,
+    }
+    with pytest.raises(ConfigError) as info:
+        create_app(**{**base, **options})
+    assert info.value.field == field
+
+
+def test_repr_hides_secrets() -> None:
+    app = create_app(
+        realtime_url="wss://api.openai.com/v1/realtime",
+        api_key="sk-very-secret",
+        twilio_auth_token=TOKEN,
+        public_url=PUBLIC,
+    )
+    text = repr(app[APP_KEY])
+    assert "sk-very-secret" not in text
+    assert TOKEN not in text
+    assert "signature=on" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# the webhook
+# ---------------------------------------------------------------------------------------------
+
+
+async def post_twiml(
+    served: Served, *, signature: str | None, header: str = "X-Twilio-Signature", query: str = ""
+) -> aiohttp.ClientResponse:
+    headers = {header: signature} if signature is not None else {}
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(f"{served.base}/twiml{query}", data=FORM, headers=headers)
+        await response.read()
+        return response
+
+
+@pytest.mark.parametrize(
+    "header", ["X-Twilio-Signature", "x-twilio-signature", "X-TWILIO-SIGNATURE"]
+)
+async def test_twiml_with_a_valid_signature(fake: FakeRealtimeServer, header: str) -> None:
+    parameters = {"tenant": "acme", "note": 'a "quoted" <value>'}
+    async with served(**signed_options(fake, stream_parameters=parameters)) as srv:
+        signature = compute_signature(TOKEN, f"{PUBLIC}/twiml", FORM)
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(
+                f"{srv.base}/twiml", data=FORM, headers={header: signature}
+            )
+            body = await response.text()
+        assert response.status == 200
+        assert response.content_type == "text/xml"
+        root = ET.fromstring(body)
+        stream = root.find("./Connect/Stream")
+        assert stream is not None
+        assert stream.get("url") == "wss://bridge.example.com/media-stream"
+        assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == parameters
+
+
+async def test_twiml_signature_covers_the_query_string(fake: FakeRealtimeServer) -> None:
+    async with served(**signed_options(fake)) as srv:
+        good = compute_signature(TOKEN, f"{PUBLIC}/twiml?tenant=acme", FORM)
+        assert (await post_twiml(srv, signature=good, query="?tenant=acme")).status == 200
+        assert (await post_twiml(srv, signature=good, query="?tenant=evil")).status == 403
+
+
+async def test_twiml_refuses_missing_or_bad_signatures(
+    fake: FakeRealtimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="voicewire_twilio")
+    async with served(**signed_options(fake)) as srv:
+        assert (await post_twiml(srv, signature=None)).status == 403
+        wrong = compute_signature("another-token", f"{PUBLIC}/twiml", FORM)
+        assert (await post_twiml(srv, signature=wrong)).status == 403
+        # Signed for the address the server sees, not the public one: refused too.
+        local = compute_signature(TOKEN, f"{srv.base}/twiml", FORM)
+        assert (await post_twiml(srv, signature=local)).status == 403
+    assert "rejected /twiml" in caplog.text
+    assert "missing X-Twilio-Signature" in caplog.text
+    assert TOKEN not in caplog.text
+    assert wrong not in caplog.text
+
+
+async def test_twiml_without_public_url_follows_the_request() -> None:
+    async with (
+        served(realtime_url="ws://127.0.0.1:1/v1/realtime", insecure_skip_signature=True) as srv,
+        aiohttp.ClientSession() as session,
+    ):
+        plain = await (await session.post(f"{srv.base}/twiml", data=FORM)).text()
+        proxied = await (
+            await session.post(
+                f"{srv.base}/twiml",
+                data=FORM,
+                headers={"X-Forwarded-Proto": "https", "Host": "tunnel.example.com"},
+            )
+        ).text()
+    host = srv.base.removeprefix("http://")
+    assert f'url="ws://{host}/media-stream"' in plain
+    assert 'url="wss://tunnel.example.com/media-stream"' in proxied
+
+
+# ---------------------------------------------------------------------------------------------
+# the media stream upgrade
+# ---------------------------------------------------------------------------------------------
+
+
+async def upgrade_status(srv: Served, headers: dict[str, str]) -> int:
+    async with aiohttp.ClientSession() as session:
+        try:
+            ws = await session.ws_connect(srv.ws_url, headers=headers)
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+        await ws.close()
+        return 101
+
+
+@pytest.mark.parametrize("header", ["X-Twilio-Signature", "x-twilio-signature"])
+async def test_upgrade_with_a_valid_signature_is_accepted(
+    fake: FakeRealtimeServer, header: str
+) -> None:
+    async with served(**signed_options(fake)) as srv:
+        signature = compute_signature(TOKEN, "wss://bridge.example.com/media-stream")
+        assert await upgrade_status(srv, {header: signature}) == 101
+        await srv.server.wait_for_calls(0, timeout=GUARD)
+        assert srv.server.calls_started == 1
+
+
+async def test_upgrade_without_or_with_a_bad_signature_is_refused(
+    fake: FakeRealtimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="voicewire_twilio")
+    async with served(**signed_options(fake)) as srv:
+        assert await upgrade_status(srv, {}) == 403
+        bad = compute_signature(TOKEN, "wss://elsewhere.example.com/media-stream")
+        assert await upgrade_status(srv, {"X-Twilio-Signature": bad}) == 403
+        # https:// is not what Twilio signs for a stream: wss:// is.
+        https = compute_signature(TOKEN, "https://bridge.example.com/media-stream")
+        assert await upgrade_status(srv, {"X-Twilio-Signature": https}) == 403
+        assert srv.server.calls_started == 0
+    assert "rejected /media-stream" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+async def test_a_signed_simulated_call_runs(fake: FakeRealtimeServer) -> None:
+    async with served(**signed_options(fake)) as srv:
+        dialect = TwilioDialect(
+            auth_token=TOKEN, signed_url="wss://bridge.example.com/media-stream"
+        )
+        async with SimulatedCaller(srv.ws_url, dialect, speed=4.0) as caller:
+            await caller.say(speech_like(500, MULAW_8K))
+            await caller.wait_for(lambda: len(caller.heard) > 0, timeout=GUARD)
+            async with aiohttp.ClientSession() as session:
+                health = await (await session.get(f"{srv.base}/healthz")).json()
+            assert health["active_calls"] == 1
+            assert health["status"] == "ok"
+            await caller.hang_up()
+        await srv.server.wait_for_calls(0, timeout=GUARD)
+
+
+async def test_healthz(fake: FakeRealtimeServer) -> None:
+    async with served(**signed_options(fake)) as srv, aiohttp.ClientSession() as session:
+        response = await session.get(f"{srv.base}/healthz")
+        body = await response.json()
+    assert response.status == 200
+    assert body == {
+        "status": "ok",
+        "active_calls": 0,
+        "calls_started": 0,
+        "calls_rejected": 0,
+        "telephony": "twilio",
+        "model_transport": "openai_ws",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# limits
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_frame_size_limit_closes_with_1009(fake: FakeRealtimeServer) -> None:
+    async with served(realtime_url=fake.url, insecure_skip_signature=True) as srv:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(srv.ws_url)
+            for frame in TwilioDialect().opening():
+                await ws.send_str(frame)
+            await ws.send_str("x" * (100 * 1024))  # the default limit is 64 KiB
+            msg = await asyncio.wait_for(ws.receive(), GUARD)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert ws.close_code == 1009
+        await srv.server.wait_for_calls(0, timeout=GUARD)
+
+
+async def test_message_rate_limit_closes_with_1008(fake: FakeRealtimeServer) -> None:
+    async with served(
+        realtime_url=fake.url,
+        insecure_skip_signature=True,
+        max_messages_per_second=0.01,
+        message_burst=10,
+    ) as srv:
+        dialect = TwilioDialect()
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(srv.ws_url)
+            for frame in dialect.opening():
+                await ws.send_str(frame)
+            for index in range(20):
+                with contextlib.suppress(ConnectionResetError):
+                    await ws.send_str(dialect.media(b"\xff" * 160, index * 20))
+            msg = await asyncio.wait_for(ws.receive(), GUARD)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert ws.close_code == 1008
+        await srv.server.wait_for_calls(0, timeout=GUARD)
+
+
+async def test_max_calls(fake: FakeRealtimeServer) -> None:
+    async with served(realtime_url=fake.url, insecure_skip_signature=True, max_calls=1) as srv:
+        async with SimulatedCaller(srv.ws_url, TwilioDialect(), speed=4.0):
+            await srv.server.wait_for_calls(1, timeout=GUARD)
+            assert await upgrade_status(srv, {}) == 503
+        await srv.server.wait_for_calls(0, timeout=GUARD)
+
+
+# ---------------------------------------------------------------------------------------------
+# isolation and shutdown
+# ---------------------------------------------------------------------------------------------
+
+
+async def test_one_failing_call_does_not_touch_another(
+    fake: FakeRealtimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from voicewire_openai_ws import OpenAIRealtimeWebSocket
+
+    built: list[int] = []
+
+    def model_factory() -> Any:
+        built.append(1)
+        if len(built) == 1:
+            raise RuntimeError("model factory exploded for the first call")
+        return OpenAIRealtimeWebSocket()
+
+    async with served(
+        realtime_url=fake.url,
+        insecure_skip_signature=True,
+        model_transport=model_factory,
+    ) as srv:
+        async with (
+            SimulatedCaller(srv.ws_url, TwilioDialect(), speed=4.0) as broken,
+        ):
+            await broken.wait_closed(timeout=GUARD)
+            assert broken.close_code == 1011
+        async with SimulatedCaller(srv.ws_url, TwilioDialect(), speed=4.0) as good:
+            await good.say(speech_like(500, MULAW_8K))
+            await good.wait_for(lambda: len(good.heard) > 0, timeout=GUARD)
+            assert not good.closed
+    assert "call 1 failed: RuntimeError" in caplog.text
+
+
+async def test_shutdown_lets_calls_finish_then_closes_them(fake: FakeRealtimeServer) -> None:
+    async with served(
+        realtime_url=fake.url, insecure_skip_signature=True, shutdown_timeout=0.2
+    ) as srv:
+        caller = SimulatedCaller(srv.ws_url, TwilioDialect(), speed=4.0)
+        await caller.start()
+        try:
+            await srv.server.wait_for_calls(1, timeout=GUARD)
+            # The call does not end by itself: shutdown waits 0.2 s, then closes it.
+            await asyncio.wait_for(srv.runner.cleanup(), GUARD)
+            assert srv.server.draining
+            await caller.wait_closed(timeout=GUARD)
+            assert srv.server.active_calls == 0
+        finally:
+            await caller.close()
+        await fake.wait_closed(0, timeout=GUARD)
+
+
+async def test_drain_waits_for_a_call_that_ends(fake: FakeRealtimeServer) -> None:
+    async with served(
+        realtime_url=fake.url, insecure_skip_signature=True, shutdown_timeout=GUARD
+    ) as srv:
+        caller = SimulatedCaller(srv.ws_url, TwilioDialect(), speed=4.0)
+        await caller.start()
+        try:
+            await srv.server.wait_for_calls(1, timeout=GUARD)
+            for site in list(srv.runner.sites):
+                await site.stop()  # no new connections; established calls are still read
+            drain = asyncio.ensure_future(srv.server.drain())
+            await asyncio.sleep(0)
+            assert srv.server.draining
+            assert not drain.done()
+            await caller.hang_up()  # Twilio's 'stop' arrives and ends the call
+            assert await asyncio.wait_for(drain, GUARD) == 0
+        finally:
+            await caller.close()
+        assert srv.server.active_calls == 0
+        assert caller.close_code == 1000
+
+
+async def test_draining_server_refuses_new_calls(fake: FakeRealtimeServer) -> None:
+    async with served(realtime_url=fake.url, insecure_skip_signature=True) as srv:
+        assert await srv.server.drain() == 0
+        assert await upgrade_status(srv, {}) == 503
+        async with aiohttp.ClientSession() as session:
+            assert (await session.post(f"{srv.base}/twiml", data=FORM)).status == 503
+            health = await (await session.get(f"{srv.base}/healthz")).json()
+        assert health["status"] == "draining"
+        assert health["calls_rejected"] == 1
