@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Sequence
 from typing import NoReturn, TypeVar
 
 from voicewire.cli import call as _call
+from voicewire.cli import demo as _demo
 from voicewire.cli import fake_model as _fake_model
 from voicewire.cli import plugins as _plugins
 from voicewire.cli import serve as _serve
@@ -31,6 +32,7 @@ BUILTIN_COMMANDS: tuple[CliCommand, ...] = (
     _serve.COMMAND,
     _call.COMMAND,
     _fake_model.COMMAND,
+    _demo.COMMAND,
 )
 """The commands voicewire itself provides, in the order ``--help`` lists them."""
 

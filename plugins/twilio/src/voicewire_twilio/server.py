@@ -344,8 +344,10 @@ class BridgeServer:
     async def healthz(self, request: web.Request) -> web.Response:
         """``GET /healthz``: status, active calls and totals, as JSON."""
         del request
+        # 503 while draining, so a load balancer stops sending new calls here before exit.
         return web.json_response(
-            {
+            status=503 if self._draining else 200,
+            data={
                 "status": "draining" if self._draining else "ok",
                 "active_calls": len(self._calls),
                 "calls_started": self._calls_started,
@@ -354,7 +356,7 @@ class BridgeServer:
                 "model_transport": self._model_transport
                 if isinstance(self._model_transport, str)
                 else "custom",
-            }
+            },
         )
 
     async def media_stream(self, request: web.Request) -> web.StreamResponse:
