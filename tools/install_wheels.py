@@ -23,6 +23,7 @@ DISTRIBUTIONS = [
 TEST_DISTRIBUTIONS = [
     ROOT / "tests" / "plugins" / "voicewire_testplugins",
     ROOT / "examples" / "jsonl_call_log",
+    ROOT / "examples" / "acme_telephony",
 ]
 
 

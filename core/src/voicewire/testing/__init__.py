@@ -10,6 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from voicewire.testing.conformance import (
+        ConformanceError,
+        check_bridge_with_edge,
+        check_entry_point,
+        check_model_transport,
+        check_telephony_edge,
+    )
     from voicewire.testing.fake_realtime import (
         CloseBeforeSessionCreated,
         CloseMidResponse,
@@ -27,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CloseBeforeSessionCreated",
     "CloseMidResponse",
+    "ConformanceError",
     "FakeRealtimeServer",
     "Fault",
     "RefuseConnection",
@@ -35,10 +43,26 @@ __all__ = [
     "SessionRecord",
     "Stall",
     "VadSettings",
+    "check_bridge_with_edge",
+    "check_entry_point",
+    "check_model_transport",
+    "check_telephony_edge",
     "speech_like",
 ]
 
-_LAZY = dict.fromkeys(__all__, "voicewire.testing.fake_realtime")
+_CONFORMANCE = (
+    "ConformanceError",
+    "check_bridge_with_edge",
+    "check_entry_point",
+    "check_model_transport",
+    "check_telephony_edge",
+)
+_LAZY = {
+    name: "voicewire.testing.conformance"
+    if name in _CONFORMANCE
+    else "voicewire.testing.fake_realtime"
+    for name in __all__
+}
 
 
 def __getattr__(name: str) -> Any:
