@@ -15,10 +15,14 @@ from voicewire_twilio.protocol.errors import TwilioBuildError
 __all__ = ["clear_message", "mark_message", "media_message"]
 
 
+# Compact: media frames go out 50 times a second per call. ASCII-only, so the frame is valid
+# whatever the text-frame encoder does with non-ASCII. One encoder for every message: json.dumps
+# with options builds a new JSONEncoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+
+
 def _dumps(message: dict[str, object]) -> str:
-    # Compact: media frames go out 50 times a second per call. ASCII-only, so the frame is valid
-    # whatever the text-frame encoder does with non-ASCII.
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=True)
+    return _ENCODER.encode(message)
 
 
 def _checked_sid(stream_sid: str) -> str:

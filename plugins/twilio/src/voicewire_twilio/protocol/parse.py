@@ -92,16 +92,19 @@ def _short(text: str) -> str:
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # json.loads keeps the last of duplicate keys silently; two readers of one frame could then
     # disagree about its content, so a duplicate is malformed here.
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            _fail("invalid_json", "invalid JSON: an object has a duplicate key")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        _fail("invalid_json", "invalid JSON: an object has a duplicate key")
     return result
 
 
 def _no_constants(name: str) -> NoReturn:
     _fail("invalid_json", f"invalid JSON: {name} is not a JSON value")
+
+
+# One decoder for every frame: json.loads with hooks builds a new JSONDecoder per call, a
+# measurable share of the per-frame cost at 50 frames a second per call (bench/bridge_load.py).
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
 
 
 def load_json(text: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
@@ -141,9 +144,7 @@ def load_json(text: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[
     else:
         _fail("invalid_type", f"frame must be str or bytes, got {type(text).__name__}")
     try:
-        value = json.loads(
-            decoded, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants
-        )
+        value = _DECODER.decode(decoded)
     except json.JSONDecodeError as exc:
         _fail("invalid_json", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
     except RecursionError:
