@@ -296,8 +296,8 @@ def test_trace_without_the_tracing_plugin_says_so() -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from voicewire.cli.serve import _setup_tracing;"
-            " sys.exit(_setup_tracing('console') is not None)",
+            "import sys; from voicewire.cli.base import setup_tracing;"
+            " sys.exit(setup_tracing('serve', 'console') is not None)",
         ],
         capture_output=True,
         text=True,
@@ -306,7 +306,7 @@ def test_trace_without_the_tracing_plugin_says_so() -> None:
         check=False,
     )
     assert probe.returncode == 0
-    assert "tracing plugin, which is not installed (or is disabled)" in probe.stderr
+    assert "the tracing plugin is not installed or is disabled" in probe.stderr
 
 
 def test_call_refuses_a_bad_url_and_an_unreachable_bridge() -> None:

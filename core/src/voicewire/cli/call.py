@@ -14,7 +14,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
-from voicewire.cli.base import CliCommand, CommandError
+from voicewire.cli.base import CliCommand, CommandError, telephony_edge_spec
 
 if TYPE_CHECKING:
     from voicewire.registry import Registry
@@ -35,13 +35,7 @@ def find_dialect_factory(telephony: str, registry: Registry | None = None) -> An
     Raises:
         CommandError: No such edge, or it offers no caller dialect.
     """
-    from voicewire.errors import UnknownTransportError
-    from voicewire.registry import get_registry
-
-    try:
-        spec = (registry or get_registry()).get(telephony, "telephony_edge")
-    except UnknownTransportError as exc:
-        raise CommandError(str(exc)) from None
+    spec = telephony_edge_spec(telephony, registry)
     factory = getattr(spec.factory, DIALECT_ATTRIBUTE, None)
     if factory is None or not callable(factory):
         raise CommandError(

@@ -11,11 +11,10 @@ import argparse
 import io
 import math
 import os
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-from voicewire.cli.base import CliCommand, CommandError
+from voicewire.cli.base import CliCommand, CommandError, setup_tracing
 
 if TYPE_CHECKING:
     from voicewire.demo.scenario import DemoReport
@@ -148,28 +147,6 @@ def _audio_dir(path: str) -> Path:
     return directory
 
 
-def _setup_tracing(mode: str, stream: io.StringIO) -> Any:
-    """Install the SDK for ``--trace``; ``None`` when off or the tracing plugin is missing."""
-    if mode == "none":
-        return None
-    from voicewire.plugins import get_plugin_manager
-
-    loaded = any(
-        info.id == "tracing" and info.status == "loaded"
-        for info in get_plugin_manager().plugin_infos()
-    )
-    if not loaded:
-        print(
-            f"voicewire demo: note: --trace {mode} has no effect: the tracing plugin is not"
-            " installed or is disabled",
-            file=sys.stderr,
-        )
-        return None
-    from voicewire.tracing.sdk import configure_tracing
-
-    return configure_tracing(mode, stream=stream if mode == "console" else None)
-
-
 async def run(args: argparse.Namespace) -> int:
     """Run the demo call, print the timeline, the summary and the checks."""
     audio = _load_wav(args.wav) if args.wav else None
@@ -180,7 +157,7 @@ async def run(args: argparse.Namespace) -> int:
 
     out = make_output()
     spans = io.StringIO()
-    tracing = _setup_tracing(args.trace, spans)
+    tracing = setup_tracing("demo", args.trace, spans)
     label = Path(args.wav).name if args.wav else None
     speed = "" if args.speed == 1.0 else f", run {args.speed:g}x faster than the wall clock"
     out.heading("voicewire demo")

@@ -23,11 +23,11 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Literal, Protocol, runtime_checkable
 
 import attrs
 
-from voicewire.cli.base import CliCommand, CommandError
+from voicewire.cli.base import CliCommand, CommandError, setup_tracing, telephony_edge_spec
 
 if TYPE_CHECKING:
     from voicewire.registry import Registry
@@ -119,13 +119,7 @@ def find_serve_runner(telephony: str, registry: Registry | None = None) -> Serve
     Raises:
         CommandError: No such edge, or its plugin offers no server.
     """
-    from voicewire.errors import UnknownTransportError
-    from voicewire.registry import get_registry
-
-    try:
-        spec = (registry or get_registry()).get(telephony, "telephony_edge")
-    except UnknownTransportError as exc:
-        raise CommandError(str(exc)) from None
+    spec = telephony_edge_spec(telephony, registry)
     runner = getattr(spec.factory, SERVE_ATTRIBUTE, None)
     if runner is None or not callable(runner):
         owner = f"plugin {spec.plugin!r}" if spec.plugin else "the application"
@@ -217,37 +211,11 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _setup_tracing(trace: str) -> Any:
-    """Install the SDK for ``--trace`` through the tracing plugin; say so if it is missing.
-
-    Returns:
-        The tracing plugin's handle (to shut down at exit), or ``None``.
-    """
-    if trace == "none":
-        return None
-    from voicewire.plugins import get_plugin_manager
-
-    loaded = any(
-        info.id == "tracing" and info.status == "loaded"
-        for info in get_plugin_manager().plugin_infos()
-    )
-    if not loaded:
-        print(
-            f"voicewire serve: note: --trace {trace} has no effect: tracing arrives with the"
-            " tracing plugin, which is not installed (or is disabled)",
-            file=sys.stderr,
-        )
-        return None
-    from voicewire.tracing.sdk import configure_tracing
-
-    return configure_tracing(trace)
-
-
 async def run(args: argparse.Namespace) -> int:
     """Check the configuration, find the telephony plugin's server, and run it until a signal."""
     settings = settings_from_args(args)
     runner = find_serve_runner(settings.telephony)
-    tracing = _setup_tracing(settings.trace)
+    tracing = setup_tracing("serve", settings.trace)
     if settings.public_url is None:
         print(
             "voicewire serve: warning: no --public-url: the TwiML points at each request's Host"
