@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import attrs
 
@@ -77,7 +77,7 @@ def _check_opt_str(_: object, attribute: attrs.Attribute[Any], value: object) ->
 
 
 def _check_status(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and value not in _STATUSES:
+    if value is not None and (not isinstance(value, str) or value not in _STATUSES):
         raise ConfigError(
             attribute.name,
             f"{value!r} is not one of {sorted(_STATUSES)} (or None)",
@@ -431,10 +431,11 @@ def _status(data: Mapping[str, Any], where: str, default: ItemStatus | None) -> 
     value = data.get("status")
     if value is None:
         return default
-    if value not in _STATUSES:
+    # A wire value may be a list or an object, which the set lookup cannot hash: that was a
+    # TypeError instead of the documented ProtocolError (found by tests/hardening).
+    if not isinstance(value, str) or value not in _STATUSES:
         raise ProtocolError(f"{where}: unknown status {value!r}")
-    status: ItemStatus = value
-    return status
+    return cast("ItemStatus", value)
 
 
 def _parts(data: Mapping[str, Any], where: str) -> list[Mapping[str, Any]]:

@@ -886,6 +886,10 @@ class OpenAIRealtimeWebSocket(TransportBase):
                 event.source,
                 event.message,
             )
+        else:
+            # As TransportBase._report_error does: a listened-to error still leaves a DEBUG
+            # record, so that an unusable server frame is in the logs, not only in the event.
+            logger.debug("%s error (%s): %s", self.transport_id, event.source, event.message)
         self._emit(event)
 
     # -- recovering from a drop -----------------------------------------------------------------

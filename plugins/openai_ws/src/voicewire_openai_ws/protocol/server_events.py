@@ -24,7 +24,7 @@ Frames that cannot be used are reported, never dropped silently and never raised
 holds an ``ErrorEvent`` with ``source="transport"``, a ``code``, and an
 :class:`~voicewire_openai_ws.protocol.errors.InvalidServerEventError` as its ``error``:
 
-* ``invalid_json``: not UTF-8, or not JSON.
+* ``invalid_json``: not UTF-8, not JSON, or nested deeper than ``MAX_FRAME_NESTING`` (128).
 * ``invalid_event``: JSON but not an object; an object without a string ``type``; a known type
   missing a field voicewire needs, or holding it with the wrong JSON type; an item that cannot be
   represented.
@@ -306,8 +306,10 @@ def _conversation_item(phase: str) -> _Handler:
     def handler(message: Mapping[str, Any]) -> list[TransportEvent]:
         fields = _Fields(message)
         raw_item = fields.obj("item")
+        # Only a str can be looked up in the sets below: a list or an object as the item's
+        # type would raise TypeError (found by tests/hardening); it is simply not an item kind.
         kind = raw_item.get("type")
-        if kind not in _ITEM_KINDS:
+        if not isinstance(kind, str) or kind not in _ITEM_KINDS:
             return []  # e.g. mcp_list_tools, mcp_approval_response: on "*" only
         # Added/done events carry previous_item_id beside the item; retrieved ones do not.
         previous = None if phase == "retrieved" else fields.opt_text("previous_item_id")
@@ -331,6 +333,8 @@ def _output_item(phase: str) -> _Handler:
         raw_item = fields.obj("item")
         response_id = fields.opt_text("response_id")
         kind = raw_item.get("type")
+        if not isinstance(kind, str):
+            return []  # not an item kind (and unhashable for the set lookup below)
         if kind == "function_call":
             if raw_item.get("status") != "completed":
                 return []  # arguments may still be streaming; announce the call once
