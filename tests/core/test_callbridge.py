@@ -33,6 +33,7 @@ from voicewire.events import (
     CallStopEvent,
     ConnectionChangeEvent,
     DtmfEvent,
+    ErrorEvent,
     FunctionCallEvent,
     MarkEvent,
     RawServerEvent,
@@ -674,7 +675,30 @@ async def test_invalid_construction(rig: RigFactory) -> None:
         CallBridge(r.edge, object())  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="max_pending_caller_audio_bytes"):
         CallBridge(r.edge, r.model, max_pending_caller_audio_bytes=0)
+    with pytest.raises(ConfigError, match="call_start_timeout"):
+        CallBridge(r.edge, r.model, call_start_timeout=0)
     with pytest.raises(ConfigError, match="model_audio_format"):
         CallBridge(r.edge, r.model, model_audio_format="audio/pcm")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="heard_margin_ms"):
         CallBridge(r.edge, r.model, heard_margin_ms=-1)
+
+
+async def test_a_call_that_never_starts_is_ended(rig: RigFactory) -> None:
+    # A media connection that never says which call it carries must not hold a model session.
+    r = rig(call_start_timeout=0.05)
+    r.start()
+    await r.connected()
+    await r.finished()
+    (error,) = [e for e in r.log.of(ErrorEvent) if e.code == "call_start_timeout"]
+    assert error.source == "telephony"
+    assert r.model.status == "disconnected"
+    assert r.edge.closed
+
+
+async def test_a_started_call_outlives_the_start_timeout(rig: RigFactory) -> None:
+    r = await started(rig, call_start_timeout=0.05)
+    await asyncio.sleep(0.1)  # past the deadline: the call must still be up
+    assert r.bridge.status == "connected"
+    assert not [e for e in r.log.of(ErrorEvent) if e.code == "call_start_timeout"]
+    r.edge.hang_up()
+    await r.finished()

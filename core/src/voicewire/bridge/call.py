@@ -80,6 +80,9 @@ __all__ = [
     "CallBridgeStats",
 ]
 
+DEFAULT_CALL_START_TIMEOUT = 10.0
+"""Seconds a bridge waits for the edge to start a call before it gives up."""
+
 logger = logging.getLogger("voicewire.bridge")
 
 DEFAULT_MAX_PENDING_CALLER_AUDIO_BYTES: Final = 512 * 1024
@@ -302,6 +305,9 @@ class CallBridge(TransportBase):
         max_pending_caller_audio_bytes: Bound of the caller audio (in the model's format)
             waiting inside the bridge for ``model.send_audio``; past it the oldest audio is
             dropped, counted and reported.
+        call_start_timeout: Seconds ``run`` waits for the edge's ``CallStarted`` before it
+            ends the call (error code ``call_start_timeout``): a media connection that never
+            starts a call must not hold a model session open. ``None`` waits forever.
         observers: Session observers attached for the bridge's whole life.
         plugin_observers: Whether to ask the plugins for observers when the bridge starts.
 
@@ -324,6 +330,7 @@ class CallBridge(TransportBase):
         heard_margin_ms: float = DEFAULT_HEARD_MARGIN_MS,
         playout_latency_ms: float = 0.0,
         max_pending_caller_audio_bytes: int = DEFAULT_MAX_PENDING_CALLER_AUDIO_BYTES,
+        call_start_timeout: float | None = DEFAULT_CALL_START_TIMEOUT,
         observers: Iterable[object] = (),
         plugin_observers: bool = True,
     ) -> None:
@@ -386,6 +393,14 @@ class CallBridge(TransportBase):
         self._downlink: asyncio.Task[None] | None = None
         self._inflight_play: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        if call_start_timeout is not None and not (
+            isinstance(call_start_timeout, int | float) and call_start_timeout > 0
+        ):
+            raise ConfigError(
+                "call_start_timeout", f"must be a number > 0 or None, got {call_start_timeout!r}"
+            )
+        self._call_start_timeout = call_start_timeout
+        self._start_timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._model_listeners: list[tuple[str, Listener]] = []
 
@@ -569,6 +584,8 @@ class CallBridge(TransportBase):
                     self._force_formats_now(), name="voicewire-bridge-formats"
                 )
         loop = asyncio.get_running_loop()
+        if self._call_start_timeout is not None and not self._call_started:
+            self._start_timer = loop.call_later(self._call_start_timeout, self._no_call_start)
         self._reader = reader = loop.create_task(self._read_edge(), name="voicewire-bridge-edge")
         stopped = loop.create_task(self._stop.wait(), name="voicewire-bridge-stop")
         try:
@@ -801,7 +818,21 @@ class CallBridge(TransportBase):
         else:
             logger.debug("bridge: ignoring unknown edge event %r", type(event).__name__)
 
+    def _no_call_start(self) -> None:
+        self._start_timer = None
+        if self._call_started or self._closing:
+            return
+        self._report_error(
+            f"the telephony edge started no call within {self._call_start_timeout:g} s",
+            source="telephony",
+            code="call_start_timeout",
+        )
+        self._request_end("no call start")
+
     def _on_call_started(self, event: CallStarted) -> None:
+        if self._start_timer is not None:
+            self._start_timer.cancel()
+            self._start_timer = None
         self._call_id = event.call_id
         self._call_started = True
         self._call_stopped = False
@@ -1267,9 +1298,10 @@ class CallBridge(TransportBase):
         self._closing = True
         self._stop.set()
         current = asyncio.current_task()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._start_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._start_timer = None
         if self._status in _ACTIVE:
             self._set_status("disconnecting")
         await self._quietly(self._edge.close(reason), "telephony", "edge_close_failed")
