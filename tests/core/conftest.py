@@ -535,27 +535,7 @@ class RigFactory:
 
 
 @pytest.fixture
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    """Fail the test if a task it started is still running once everything was closed."""
-    before = set(asyncio.all_tasks())
-    yield
-    current = asyncio.current_task()
-    leaked: set[asyncio.Task[Any]] = set()
-    # A few loop turns let tasks that are already finishing settle; one still waiting on
-    # something after that was left behind.
-    for _ in range(10):
-        leaked = {t for t in asyncio.all_tasks() if t not in before and t is not current}
-        if not leaked:
-            return
-        await asyncio.sleep(0)
-    for task in leaked:
-        task.cancel()
-    await asyncio.gather(*leaked, return_exceptions=True)
-    pytest.fail(f"tasks left running after the test: {sorted(map(repr, leaked))}")
-
-
-@pytest.fixture
-async def rig(no_leaked_tasks: None) -> AsyncIterator[RigFactory]:
+async def rig(no_task_leaks: None) -> AsyncIterator[RigFactory]:
     """Build bridge rigs; after the test, close every bridge and check no task was left."""
     factory = RigFactory()
     yield factory

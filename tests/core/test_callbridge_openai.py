@@ -84,9 +84,7 @@ class Call:
 
 
 @pytest.fixture
-async def bridged(
-    no_leaked_tasks: None, make_edge: EdgeFactory
-) -> AsyncIterator[Callable[..., Any]]:
+async def bridged(no_task_leaks: None, make_edge: EdgeFactory) -> AsyncIterator[Callable[..., Any]]:
     """Start a fake server, a real model and a bridge running a call; close all afterwards."""
     made: list[tuple[Call, FakeRealtimeServer]] = []
 

@@ -264,22 +264,22 @@ class NeverAcknowledges(ToyEdge):
 # --- the checks pass ---------------------------------------------------------------------------
 
 
-async def test_a_working_edge_passes(no_leaked_tasks: None) -> None:
+async def test_a_working_edge_passes(no_task_leaks: None) -> None:
     await check_telephony_edge(ToyEdge, ToyDialect)
 
 
-async def test_the_edge_factory_may_be_a_coroutine(no_leaked_tasks: None) -> None:
+async def test_the_edge_factory_may_be_a_coroutine(no_task_leaks: None) -> None:
     async def make(ws: web.WebSocketResponse) -> ToyEdge:
         return ToyEdge(ws)
 
     await check_telephony_edge(make, ToyDialect)
 
 
-async def test_an_edge_without_acknowledgements_passes(no_leaked_tasks: None) -> None:
+async def test_an_edge_without_acknowledgements_passes(no_task_leaks: None) -> None:
     await check_telephony_edge(WithoutAcknowledgements, ToyDialect)
 
 
-async def test_the_twilio_edge_passes(no_leaked_tasks: None) -> None:
+async def test_the_twilio_edge_passes(no_task_leaks: None) -> None:
     await check_telephony_edge(TwilioEdge, TwilioDialect)
 
 
@@ -299,7 +299,7 @@ async def test_the_twilio_edge_passes(no_leaked_tasks: None) -> None:
     ],
 )
 async def test_a_broken_edge_fails(
-    no_leaked_tasks: None, edge: type[ToyEdge], step: str, words: str
+    no_task_leaks: None, edge: type[ToyEdge], step: str, words: str
 ) -> None:
     with pytest.raises(ConformanceError) as caught:
         await check_telephony_edge(edge, ToyDialect, timeout=FAST_TIMEOUT, leak_grace=FAST_GRACE)
@@ -310,7 +310,7 @@ async def test_a_broken_edge_fails(
     assert isinstance(error, AssertionError)
 
 
-async def test_an_edge_factory_that_raises_is_reported(no_leaked_tasks: None) -> None:
+async def test_an_edge_factory_that_raises_is_reported(no_task_leaks: None) -> None:
     def broken(ws: web.WebSocketResponse) -> ToyEdge:
         raise RuntimeError("no edge today")
 
@@ -318,7 +318,7 @@ async def test_an_edge_factory_that_raises_is_reported(no_leaked_tasks: None) ->
         await check_telephony_edge(broken, ToyDialect, timeout=FAST_TIMEOUT, leak_grace=FAST_GRACE)
 
 
-async def test_something_that_is_not_an_edge_is_reported(no_leaked_tasks: None) -> None:
+async def test_something_that_is_not_an_edge_is_reported(no_task_leaks: None) -> None:
     def not_an_edge(ws: web.WebSocketResponse) -> Any:
         return object()
 
@@ -342,13 +342,13 @@ async def fake_server() -> AsyncIterator[FakeRealtimeServer]:
 
 
 async def test_a_bridged_call_passes_through(
-    no_leaked_tasks: None, fake_server: FakeRealtimeServer
+    no_task_leaks: None, fake_server: FakeRealtimeServer
 ) -> None:
     await check_bridge_with_edge(ToyEdge, ToyDialect, fake_server=fake_server, model_factory=openai)
 
 
 async def test_a_bridged_call_transcodes(
-    no_leaked_tasks: None, fake_server: FakeRealtimeServer
+    no_task_leaks: None, fake_server: FakeRealtimeServer
 ) -> None:
     await check_bridge_with_edge(
         ToyEdge,
@@ -360,7 +360,7 @@ async def test_a_bridged_call_transcodes(
 
 
 async def test_a_bridged_call_without_acknowledgements(
-    no_leaked_tasks: None, fake_server: FakeRealtimeServer
+    no_task_leaks: None, fake_server: FakeRealtimeServer
 ) -> None:
     await check_bridge_with_edge(
         WithoutAcknowledgements, ToyDialect, fake_server=fake_server, model_factory=openai
@@ -368,7 +368,7 @@ async def test_a_bridged_call_without_acknowledgements(
 
 
 async def test_a_bridged_twilio_call_passes(
-    no_leaked_tasks: None, fake_server: FakeRealtimeServer
+    no_task_leaks: None, fake_server: FakeRealtimeServer
 ) -> None:
     await check_bridge_with_edge(
         TwilioEdge, TwilioDialect, fake_server=fake_server, model_factory=openai
@@ -376,7 +376,7 @@ async def test_a_bridged_twilio_call_passes(
 
 
 async def test_a_bridged_call_fails_without_acknowledgements(
-    no_leaked_tasks: None, fake_server: FakeRealtimeServer
+    no_task_leaks: None, fake_server: FakeRealtimeServer
 ) -> None:
     with pytest.raises(ConformanceError) as caught:
         await check_bridge_with_edge(

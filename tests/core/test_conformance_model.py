@@ -37,19 +37,19 @@ async def fake_server() -> AsyncIterator[FakeRealtimeServer]:
 
 
 async def test_the_openai_transport_passes(
-    no_leaked_tasks: None, fake_server: FakeRealtimeServer
+    no_task_leaks: None, fake_server: FakeRealtimeServer
 ) -> None:
     await check_model_transport(transport, fake_server=fake_server)
 
 
-async def test_the_openai_transport_passes_at_real_time_pace(no_leaked_tasks: None) -> None:
+async def test_the_openai_transport_passes_at_real_time_pace(no_task_leaks: None) -> None:
     # Answers stream in real time, so the interruption lands mid-answer.
     async with FakeRealtimeServer(pace=1.0) as server:
         await check_model_transport(transport, fake_server=server)
 
 
 async def test_the_openai_transport_passes_with_g711_sessions(
-    no_leaked_tasks: None, fake_server: FakeRealtimeServer
+    no_task_leaks: None, fake_server: FakeRealtimeServer
 ) -> None:
     config = SessionConfig(input_audio_format=MULAW_8K, output_audio_format=MULAW_8K)
     await check_model_transport(
@@ -60,7 +60,7 @@ async def test_the_openai_transport_passes_with_g711_sessions(
 
 
 async def test_an_api_key_the_server_requires_comes_from_the_options(
-    no_leaked_tasks: None,
+    no_task_leaks: None,
 ) -> None:
     async with FakeRealtimeServer(pace=0, api_key="sk-right") as server:
         await check_model_transport(
@@ -112,7 +112,7 @@ class TruncatesElsewhere(OpenAIRealtimeWebSocket):
     ],
 )
 async def test_a_broken_transport_fails(
-    no_leaked_tasks: None,
+    no_task_leaks: None,
     fake_server: FakeRealtimeServer,
     broken: type[OpenAIRealtimeWebSocket],
     step: str,
@@ -132,7 +132,7 @@ async def test_a_broken_transport_fails(
 
 
 async def test_a_factory_that_builds_no_transport_is_reported(
-    no_leaked_tasks: None, fake_server: FakeRealtimeServer
+    no_task_leaks: None, fake_server: FakeRealtimeServer
 ) -> None:
     def not_a_transport() -> Any:
         return object()

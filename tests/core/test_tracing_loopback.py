@@ -67,7 +67,7 @@ def attributes(span: ReadableSpan) -> dict[str, Any]:
 async def test_barged_in_call_is_one_trace(
     traced: tuple[InMemorySpanExporter, InMemoryMetricReader],
     make_edge: EdgeFactory,
-    no_leaked_tasks: None,
+    no_task_leaks: None,
 ) -> None:
     exporter, reader = traced
     script = Script.from_obj({"turns": [{"reply": [{"say": "a long answer", "ms": 3000}]}]})

@@ -36,16 +36,6 @@ from voicewire_twilio.server import APP_KEY, BridgeServer, create_app
 GUARD = 20.0
 
 
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    before = asyncio.all_tasks()
-    yield
-    await asyncio.sleep(0)
-    current = asyncio.current_task()
-    leaked = [t for t in asyncio.all_tasks() - before if not t.done() and t is not current]
-    assert leaked == [], leaked
-
-
 CHANNELS = (
     "error",
     "dtmf",
@@ -57,6 +47,8 @@ CHANNELS = (
     "turn_done",
     "speech_started",
 )
+
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 
 class CallLog:

@@ -129,23 +129,6 @@ def alive_tasks(before: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t not in before and not t.done() and t is not current]
 
 
-@pytest.fixture
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    """Fail the test if a task it started is still running once everything was closed."""
-    before = set(asyncio.all_tasks())
-    yield
-    leaked: list[asyncio.Task[Any]] = []
-    for _ in range(20):
-        leaked = alive_tasks(before)
-        if not leaked:
-            return
-        await asyncio.sleep(0)
-    for task in leaked:
-        task.cancel()
-    await asyncio.gather(*leaked, return_exceptions=True)
-    pytest.fail(f"tasks left running after the test: {sorted(map(repr, leaked))}")
-
-
 # --- waking ------------------------------------------------------------------------------------
 
 
@@ -559,7 +542,7 @@ class Loopback:
 
 
 @pytest.fixture
-async def loopback(no_leaked_tasks: None) -> AsyncIterator[Loopback]:
+async def loopback(no_task_leaks: None) -> AsyncIterator[Loopback]:
     """Start fake servers and bridged calls; close them all after the test."""
     rig = Loopback()
     try:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     EnvFactory = Callable[..., AbstractAsyncContextManager[TwilioServerEnv]]
 
-pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 KEEPALIVE = {"ping_interval": 0.05, "ping_timeout": 0.1}
 SPEED = 8.0

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     EnvFactory = Callable[..., AbstractAsyncContextManager[TwilioServerEnv]]
 
-pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 RATE = 100.0
 BURST = 50

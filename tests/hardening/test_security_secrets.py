@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
     EnvFactory = Callable[..., AbstractAsyncContextManager[TwilioServerEnv]]
 
-pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 API_KEY = "sk-proj-HARDEN-secret-4c3b2a1f0e9d"
 AUTH_TOKEN = "twilio-HARDEN-token-8e7d6c5b4a39"

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     EnvFactory = Callable[..., AbstractAsyncContextManager[TwilioServerEnv]]
 
-pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 TOKEN = "sig-hardening-token-77aa"
 PUBLIC = "https://bridge.example.com"

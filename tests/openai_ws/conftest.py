@@ -8,7 +8,7 @@
   test, then validates strictly every client event each of them recorded, so that every frame a
   transport sent in a test is checked against the official models.
 * ``make_transport``: builds ``OpenAIRealtimeWebSocket`` instances and closes them after the test.
-* ``no_leaked_tasks``: fails a test that leaves an asyncio task running. The transport fixtures
+* ``no_task_leaks``: fails a test that leaves an asyncio task running. The transport fixtures
   depend on it, so it is set up first and checked last, after everything else was closed.
 * ``record``: an ``EventLog`` that keeps every event a transport emits and waits on them.
 
@@ -151,26 +151,6 @@ def validate_server_event() -> EventValidator:
 # --- tasks -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    """Fail the test if a task it started is still running once everything was closed."""
-    before = set(asyncio.all_tasks())
-    yield
-    current = asyncio.current_task()
-    leaked: set[asyncio.Task[Any]] = set()
-    # A few loop turns let tasks that are already finishing (done callbacks) settle; a task
-    # that is still waiting on something after that was left behind.
-    for _ in range(10):
-        leaked = {t for t in asyncio.all_tasks() if t not in before and t is not current}
-        if not leaked:
-            return
-        await asyncio.sleep(0)
-    for task in leaked:
-        task.cancel()
-    await asyncio.gather(*leaked, return_exceptions=True)
-    pytest.fail(f"tasks left running after the test: {sorted(map(repr, leaked))}")
-
-
 # --- the fake server ---------------------------------------------------------------------------
 
 
@@ -182,7 +162,7 @@ class ServerFactory(Protocol):
 
 
 @pytest.fixture
-async def fake_server(no_leaked_tasks: None) -> AsyncIterator[ServerFactory]:
+async def fake_server(no_task_leaks: None) -> AsyncIterator[ServerFactory]:
     """Start fake servers; after the test, close them and validate every client event."""
     servers: list[FakeRealtimeServer] = []
 
@@ -215,7 +195,7 @@ class TransportFactory(Protocol):
 
 @pytest.fixture
 async def make_transport(
-    no_leaked_tasks: None, fake_server: ServerFactory
+    no_task_leaks: None, fake_server: ServerFactory
 ) -> AsyncIterator[TransportFactory]:
     """Build transports; close every one of them after the test (before the servers)."""
     made: list[OpenAIRealtimeWebSocket] = []

@@ -31,7 +31,7 @@ from voicewire_openai_ws import (
 if TYPE_CHECKING:
     from tests.openai_ws.conftest import EventLog, ServerFactory, TransportFactory
 
-pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 GUARD = 10.0
 KEY = "sk-test-connect-0123456789"

@@ -20,7 +20,7 @@ from voicewire_openai_ws import ConnectFailedError, OpenAIRealtimeWebSocket, Rec
 if TYPE_CHECKING:
     from tests.openai_ws.conftest import EventLog, ServerFactory, TransportFactory
 
-pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 GUARD = 10.0
 Record = Callable[[OpenAIRealtimeWebSocket], "EventLog"]

@@ -17,7 +17,7 @@ from voicewire_openai_ws import OpenAIRealtimeWebSocket, ReconnectPolicy
 if TYPE_CHECKING:
     from tests.openai_ws.conftest import EventLog, ServerFactory, TransportFactory
 
-pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 Record = Callable[[OpenAIRealtimeWebSocket], "EventLog"]
 SCRIPT = Script.from_obj(

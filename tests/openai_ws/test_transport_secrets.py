@@ -23,7 +23,7 @@ from voicewire_openai_ws import ConnectFailedError, OpenAIRealtimeWebSocket, Rec
 if TYPE_CHECKING:
     from tests.openai_ws.conftest import EventLog, ServerFactory, TransportFactory
 
-pytestmark = pytest.mark.usefixtures("no_leaked_tasks")
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 KEY = "sk-proj-VOICEWIRE-secret-0f9e8d7c6b5a"
 WRONG = "sk-proj-VOICEWIRE-wrong-1a2b3c4d5e6f"

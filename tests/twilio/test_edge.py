@@ -38,17 +38,9 @@ from voicewire_twilio.edge import TwilioEdge
 from voicewire_twilio.events import TwilioMessageEvent
 from voicewire_twilio.websocket import AiohttpMediaSocket, MessageRateLimit
 
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
+
 GUARD = 10.0
-
-
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    before = asyncio.all_tasks()
-    yield
-    await asyncio.sleep(0)
-    current = asyncio.current_task()
-    leaked = [t for t in asyncio.all_tasks() - before if not t.done() and t is not current]
-    assert leaked == [], leaked
 
 
 class Recorder:

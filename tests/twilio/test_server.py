@@ -24,17 +24,9 @@ from voicewire_twilio.caller import TwilioDialect
 from voicewire_twilio.protocol import compute_signature
 from voicewire_twilio.server import APP_KEY, BridgeServer, create_app
 
+pytestmark = pytest.mark.usefixtures("no_task_leaks")
+
 GUARD = 10.0
-
-
-@pytest.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    before = asyncio.all_tasks()
-    yield
-    await asyncio.sleep(0)
-    current = asyncio.current_task()
-    leaked = [t for t in asyncio.all_tasks() - before if not t.done() and t is not current]
-    assert leaked == [], leaked
 
 
 TOKEN = "test-auth-token-0123"
