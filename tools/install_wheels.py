@@ -24,6 +24,7 @@ TEST_DISTRIBUTIONS = [
     ROOT / "tests" / "plugins" / "voicewire_testplugins",
     ROOT / "examples" / "jsonl_call_log",
     ROOT / "examples" / "acme_telephony",
+    ROOT / "examples" / "voicewire-telnyx",
 ]
 
 

@@ -407,6 +407,35 @@ async def _quiet_close(transport: RealtimeTransportLayer) -> None:
         await asyncio.wait_for(transport.close(), 5.0)
 
 
+@contextlib.asynccontextmanager
+async def _watched_model(
+    ck: _Check, factory: ModelFactory, step: str
+) -> AsyncIterator[tuple[RealtimeTransportLayer, _ModelWatch]]:
+    """A fresh transport and its watch; detached and quietly closed on the way out."""
+    transport = _make_model(ck, factory, step)
+    watch = _ModelWatch(transport)
+    try:
+        yield transport, watch
+    finally:
+        watch.detach()
+        await _quiet_close(transport)
+
+
+@contextlib.asynccontextmanager
+async def _model_session(
+    ck: _Check,
+    factory: ModelFactory,
+    server: FakeRealtimeServer,
+    options: ConnectOptions,
+    step: str,
+) -> AsyncIterator[tuple[RealtimeTransportLayer, _ModelWatch, int]]:
+    """A fresh transport connected to ``server``, its watch and its session's index there."""
+    async with _watched_model(ck, factory, step) as (transport, watch):
+        index = len(server.sessions)
+        await _connect(ck, transport, options, step)
+        yield transport, watch, index
+
+
 async def check_model_transport(
     factory: ModelFactory,
     *,
@@ -492,47 +521,44 @@ async def _model_life_cycle(
     ck: _Check, factory: ModelFactory, server: FakeRealtimeServer, options: ConnectOptions
 ) -> None:
     step = "life cycle"
-    transport = _make_model(ck, factory, step)
-    watch = _ModelWatch(transport)
     drained: asyncio.Task[None] | None = None
     try:
-        if transport.status != "disconnected":
-            raise ck.error(step, f"a new transport is {transport.status!r}, not 'disconnected'")
-        await ck.bounded(transport.close(), step, "close() before connect()")
-        if watch.statuses or transport.status != "disconnected":
-            raise ck.error(step, "close() before connect() changed the status")
+        async with _watched_model(ck, factory, step) as (transport, watch):
+            if transport.status != "disconnected":
+                raise ck.error(step, f"a new transport is {transport.status!r}, not 'disconnected'")
+            await ck.bounded(transport.close(), step, "close() before connect()")
+            if watch.statuses or transport.status != "disconnected":
+                raise ck.error(step, "close() before connect() changed the status")
 
-        stream = transport.events("connection_change")
+            stream = transport.events("connection_change")
 
-        async def drain() -> None:
-            async for _ in stream:
-                pass
+            async def drain() -> None:
+                async for _ in stream:
+                    pass
 
-        drained = asyncio.get_running_loop().create_task(drain(), name="conformance-drain")
-        index = len(server.sessions)
-        await _connect(ck, transport, options, step)
-        _check_statuses(ck, step, watch.statuses, "connected")
-        await ck.kit(
-            server.wait_for_session(index, timeout=ck.timeout), step, "connect() never reached"
-        )
-        await _close_model(ck, transport, server, index, step)
-        _check_statuses(ck, step, watch.statuses, "disconnected")
-        done, _ = await asyncio.wait({drained}, timeout=ck.timeout)
-        if not done:
-            raise ck.error(step, "an events() iterator did not end after close()")
-        seen = len(watch.statuses)
-        await ck.bounded(transport.close(), step, "a second close()")
-        if len(watch.statuses) != seen:
-            raise ck.error(step, "a second close() emitted connection_change again")
+            drained = asyncio.get_running_loop().create_task(drain(), name="conformance-drain")
+            index = len(server.sessions)
+            await _connect(ck, transport, options, step)
+            _check_statuses(ck, step, watch.statuses, "connected")
+            await ck.kit(
+                server.wait_for_session(index, timeout=ck.timeout), step, "connect() never reached"
+            )
+            await _close_model(ck, transport, server, index, step)
+            _check_statuses(ck, step, watch.statuses, "disconnected")
+            done, _ = await asyncio.wait({drained}, timeout=ck.timeout)
+            if not done:
+                raise ck.error(step, "an events() iterator did not end after close()")
+            seen = len(watch.statuses)
+            await ck.bounded(transport.close(), step, "a second close()")
+            if len(watch.statuses) != seen:
+                raise ck.error(step, "a second close() emitted connection_change again")
 
-        again = len(server.sessions)
-        first_cycle = len(watch.statuses)
-        await _connect(ck, transport, options, "connect after close")
-        await _close_model(ck, transport, server, again, "connect after close")
-        _check_statuses(ck, "connect after close", watch.statuses[first_cycle:], "disconnected")
+            again = len(server.sessions)
+            first_cycle = len(watch.statuses)
+            await _connect(ck, transport, options, "connect after close")
+            await _close_model(ck, transport, server, again, "connect after close")
+            _check_statuses(ck, "connect after close", watch.statuses[first_cycle:], "disconnected")
     finally:
-        watch.detach()
-        await _quiet_close(transport)
         if drained is not None and not drained.done():
             drained.cancel()
             await asyncio.gather(drained, return_exceptions=True)
@@ -549,11 +575,7 @@ async def _model_audio(
     step = "audio"
     app_in, app_out, session_in, session_out = formats
     transcoding = (app_in, app_out) != (session_in, session_out)
-    transport = _make_model(ck, factory, step)
-    watch = _ModelWatch(transport)
-    try:
-        index = len(server.sessions)
-        await _connect(ck, transport, options, step)
+    async with _model_session(ck, factory, server, options, step) as (transport, watch, index):
         sent = speech_like(600, app_in, seed="voicewire-conformance") + app_in.silence(1000)
         chunk = app_in.nbytes_for_ms(100)
         for offset in range(0, len(sent), chunk):
@@ -627,20 +649,13 @@ async def _model_audio(
                     "cannot truncate them)",
                 )
         await _close_model(ck, transport, server, index, step)
-    finally:
-        watch.detach()
-        await _quiet_close(transport)
 
 
 async def _model_interruption(
     ck: _Check, factory: ModelFactory, server: FakeRealtimeServer, options: ConnectOptions
 ) -> None:
     step = "interruption"
-    transport = _make_model(ck, factory, step)
-    watch = _ModelWatch(transport)
-    try:
-        index = len(server.sessions)
-        await _connect(ck, transport, options, step)
+    async with _model_session(ck, factory, server, options, step) as (transport, watch, index):
         await ck.bounded(
             transport.send_message("Tell me a long story about the sea, the ships and the wind."),
             step,
@@ -687,9 +702,6 @@ async def _model_interruption(
         if errors:
             raise ck.error(step, f"the server refused what the transport sent: {errors[:3]}")
         await _close_model(ck, transport, server, index, step)
-    finally:
-        watch.detach()
-        await _quiet_close(transport)
 
 
 async def _model_truncate(
@@ -772,11 +784,7 @@ async def _model_bad_input(
     options: ConnectOptions,
 ) -> None:
     step = "bad input"
-    transport = _make_model(ck, factory, step)
-    watch = _ModelWatch(transport)
-    try:
-        index = len(server.sessions)
-        await _connect(ck, transport, options, step)
+    async with _model_session(ck, factory, server, options, step) as (transport, watch, index):
         # Well formed, but refused: nothing is being answered.
         await ck.bounded(
             transport.send_event({"type": "response.cancel"}),
@@ -792,9 +800,6 @@ async def _model_bad_input(
         if transport.status != "connected":
             raise ck.error(step, f"a refused event left the transport {transport.status!r}")
         await _close_model(ck, transport, server, index, step)
-    finally:
-        watch.detach()
-        await _quiet_close(transport)
     for kind in ("invalid_json", "binary"):
         await _model_garbage(ck, factory, private, options, kind)
 
@@ -807,11 +812,8 @@ async def _model_garbage(
     kind: str,
 ) -> None:
     step = f"bad input ({kind} server frame)"
-    transport = _make_model(ck, factory, step)
-    watch = _ModelWatch(transport)
-    try:
-        index = len(private.sessions)
-        await _connect(ck, transport, _options_for(options, private.url), step)
+    options = _options_for(options, private.url)
+    async with _model_session(ck, factory, private, options, step) as (transport, watch, index):
         await ck.kit(
             private.wait_for(
                 lambda: bool(private.session(index).faults_triggered), timeout=ck.timeout
@@ -828,20 +830,14 @@ async def _model_garbage(
         if transport.status != "connected":
             raise ck.error(step, f"one bad frame left the transport {transport.status!r}")
         await _close_model(ck, transport, private, index, step)
-    finally:
-        watch.detach()
-        await _quiet_close(transport)
 
 
 async def _model_drop(
     ck: _Check, factory: ModelFactory, private: FakeRealtimeServer, options: ConnectOptions
 ) -> None:
     step = "drop"
-    transport = _make_model(ck, factory, step)
-    watch = _ModelWatch(transport)
-    try:
-        index = len(private.sessions)
-        await _connect(ck, transport, _options_for(options, private.url), step)
+    options = _options_for(options, private.url)
+    async with _model_session(ck, factory, private, options, step) as (transport, watch, index):
         await ck.bounded(transport.send_message("Hello there."), step, "send_message()")
         await ck.until(
             watch.pulse,
@@ -861,9 +857,6 @@ async def _model_drop(
         await ck.bounded(transport.close(), step, "close() after the server dropped")
         if transport.status != "disconnected":
             raise ck.error(step, f"status is {transport.status!r} after close()")
-    finally:
-        watch.detach()
-        await _quiet_close(transport)
 
 
 # -------------------------------------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""The aiohttp server Telnyx streams to, and the ``voicewire serve --telephony telnyx`` runner.
+
+Routes: ``GET /media-stream`` (Telnyx's media WebSocket: one :class:`CallBridge` per
+connection) and ``GET /healthz`` (JSON with the number of active calls).
+
+Telnyx documents one check for the stream: with a streaming auth token configured, it sends
+``x-telnyx-streaming-auth-token`` on the upgrade (and in ``connected``). Given ``auth_token``,
+the upgrade is refused (403) unless that header matches. No request signature is documented
+for the stream itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from aiohttp import web
+
+import voicewire
+from voicewire.audio.formats import PCM16_24K, AudioFormat
+from voicewire.bridge import BridgeableModel, CallBridge
+from voicewire.config import SessionConfig
+from voicewire.errors import ConfigError, ProtocolError
+from voicewire.transport import ConnectOptions
+from voicewire_telnyx.caller import AUTH_HEADER
+from voicewire_telnyx.edge import TelnyxEdge
+
+if TYPE_CHECKING:
+    from voicewire.cli.serve import ServeSettings
+
+__all__ = ["ACTIVE_CALLS", "HEALTH_PATH", "MEDIA_PATH", "create_app", "serve"]
+
+logger = logging.getLogger("voicewire_telnyx")
+
+MEDIA_PATH: Final = "/media-stream"
+HEALTH_PATH: Final = "/healthz"
+ACTIVE_CALLS: Final = web.AppKey("voicewire_telnyx_active_calls", set[TelnyxEdge])
+
+
+def create_app(
+    *,
+    model_factory: Callable[[], BridgeableModel],
+    connect_options: ConnectOptions,
+    model_audio_format: AudioFormat | None = None,
+    bridge_options: Mapping[str, Any] | None = None,
+    auth_token: str | None = None,
+) -> web.Application:
+    """An aiohttp application that bridges every Telnyx stream to a fresh model transport.
+
+    Args:
+        model_factory: Builds one unconnected model transport per call.
+        connect_options: How the bridge connects it.
+        model_audio_format: The model session's format. ``None`` passes G.711 through, and
+            has L16 calls transcoded to PCM16 24 kHz (what realtime models take).
+        bridge_options: More keyword arguments of :class:`~voicewire.bridge.CallBridge`.
+        auth_token: Telnyx's streaming auth token; ``None`` accepts every upgrade.
+    """
+    options = dict(bridge_options or {})
+    active: set[TelnyxEdge] = set()
+
+    async def media(request: web.Request) -> web.StreamResponse:
+        if auth_token is not None and not hmac.compare_digest(
+            request.headers.get(AUTH_HEADER, "").encode(), auth_token.encode()
+        ):
+            raise web.HTTPForbidden(text="bad or missing streaming auth token")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        edge = TelnyxEdge(ws)
+        try:
+            await edge.accept()  # the bridge reads the edge's format once
+        except ProtocolError as exc:
+            logger.info("telnyx: %s", exc)
+            await edge.close("no start")
+            return ws
+        fmt = model_audio_format
+        edge_format = edge.capabilities.audio_format
+        if fmt is None and edge_format.encoding == "pcm16" and edge_format != PCM16_24K:
+            fmt = PCM16_24K
+        bridge = CallBridge(edge, model_factory(), model_audio_format=fmt, **options)
+        active.add(edge)
+        logger.info("telnyx: call %s started", edge.call_id)
+        try:
+            await bridge.run(connect_options)
+        finally:
+            active.discard(edge)
+        logger.info("telnyx: call %s ended", edge.call_id)
+        return ws
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "active_calls": len(active)})
+
+    async def on_shutdown(app: web.Application) -> None:
+        for edge in list(active):
+            await edge.close("server shutting down")
+
+    app = web.Application()
+    app[ACTIVE_CALLS] = active
+    app.router.add_get(MEDIA_PATH, media)
+    app.router.add_get(HEALTH_PATH, healthz)
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+async def serve(settings: ServeSettings, ready: Callable[[str], None]) -> None:
+    """Run :func:`create_app` from ``voicewire serve`` settings until cancelled.
+
+    ``settings.auth_token`` is Telnyx's streaming auth token here.
+
+    Raises:
+        ConfigError: No auth token and no ``insecure_skip_signature``.
+    """
+    if settings.auth_token is None and not settings.insecure_skip_signature:
+        raise ConfigError("auth_token", "set Telnyx's streaming auth token, or skip the check")
+    name = settings.model_transport
+
+    def model() -> BridgeableModel:
+        transport = voicewire.create_transport(name)
+        if not isinstance(transport, BridgeableModel):
+            raise ConfigError("model_transport", f"{name!r} cannot be bridged")
+        return transport
+
+    app = create_app(
+        model_factory=model,
+        connect_options=ConnectOptions(
+            api_key=settings.api_key,
+            model=settings.model,
+            url=settings.realtime_url,
+            initial_session_config=SessionConfig(
+                instructions=settings.instructions, voice=settings.voice, model=settings.model
+            ),
+        ),
+        auth_token=settings.auth_token,
+    )
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        shown = f"[{host}]" if ":" in str(host) else str(host)
+        ready(f"http://{shown}:{port}")
+        await asyncio.Event().wait()  # until cancelled
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,83 @@
+"""``TelnyxStream``, the sans-I/O dialect: plain calls, no sockets."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from voicewire_telnyx.caller import TelnyxDialect
+from voicewire_telnyx.protocol import (
+    Acknowledged,
+    Media,
+    Refused,
+    Started,
+    TelnyxStream,
+    swap16,
+)
+
+from voicewire.audio.formats import MULAW_8K, AudioFormat
+
+
+def opened(codec: str = "L16") -> tuple[TelnyxStream, TelnyxDialect]:
+    dialect = TelnyxDialect(codec=codec, custom_parameters={"lang": "en"})
+    stream = TelnyxStream()
+    connected, start = dialect.opening()
+    assert stream.receive(connected) is None
+    event = stream.receive(start)
+    assert isinstance(event, Started)
+    assert event.params == {"lang": "en"}
+    assert event.call_id == dialect.call_control_id
+    return stream, dialect
+
+
+def test_l16_is_big_endian_on_the_wire_and_little_endian_inside() -> None:
+    stream, dialect = opened()
+    assert stream.audio_format == AudioFormat(encoding="pcm16", sample_rate=16000)
+    pcm = b"\x01\x02\x03\x04"  # little-endian samples 0x0201, 0x0403
+    frame = json.loads(dialect.media(pcm, 0))
+    assert base64.b64decode(frame["media"]["payload"]) == b"\x02\x01\x04\x03"
+    assert stream.receive(json.dumps(frame)) == Media(data=pcm, timestamp_ms=0)
+    (out,) = stream.media(pcm)
+    assert json.loads(out) == {"event": "media", "media": {"payload": "AgEEAw=="}}
+    assert swap16(swap16(pcm)) == pcm
+
+
+def test_pcmu_passes_through_and_splits_at_one_second() -> None:
+    stream, _ = opened("PCMU")
+    assert stream.audio_format == MULAW_8K
+    frames = stream.media(b"\xff" * 8100)
+    assert [len(base64.b64decode(json.loads(f)["media"]["payload"])) for f in frames] == [
+        8000,
+        100,
+    ]
+
+
+def test_marks_outbound_track_order_and_errors() -> None:
+    stream, dialect = opened("PCMU")
+    name = json.loads(stream.mark("tok"))["mark"]["name"]
+    assert json.loads(stream.clear()) == {"event": "clear"}
+    assert stream.receive(dialect.mark_played(name)) == Acknowledged(token="tok")
+    assert isinstance(stream.receive(dialect.mark_played(name)), Refused)
+    outbound = json.dumps({"event": "media", "media": {"track": "outbound", "payload": "/w=="}})
+    assert stream.receive(outbound) is None
+    assert isinstance(stream.receive(dialect.media(b"\xff" * 160, 40)), Media)
+    late = stream.receive(dialect.media(b"\xff" * 160, 20))
+    assert isinstance(late, Refused)
+    assert late.code == "out_of_order"
+    error = stream.receive(json.dumps({"event": "error", "payload": {"code": 100002}}))
+    assert isinstance(error, Refused)
+    assert error.code == "telnyx_100002"
+
+
+def test_unsupported_format_is_refused() -> None:
+    start = {
+        "event": "start",
+        "stream_id": "s",
+        "start": {
+            "call_control_id": "c",
+            "media_format": {"encoding": "OPUS", "sample_rate": 16000, "channels": 1},
+        },
+    }
+    event = TelnyxStream().receive(json.dumps(start))
+    assert isinstance(event, Refused)
+    assert event.code == "unsupported_format"

@@ -1,0 +1,63 @@
+"""``voicewire serve --telephony telnyx`` in-process: the factory's runner, over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import aiohttp
+from voicewire_telnyx.caller import TelnyxDialect
+from voicewire_telnyx.plugin import TelnyxEdgeFactory
+
+from voicewire.cli.serve import ServeSettings
+from voicewire.testing import FakeRealtimeServer, speech_like
+from voicewire.testing.telephony import SimulatedCaller
+
+pytest_plugins = ["voicewire.testing.pytest_plugin"]
+
+GUARD = 15.0
+
+
+async def test_serve_bridges_an_l16_call(
+    no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
+) -> None:
+    settings = ServeSettings(
+        port=0,
+        realtime_url=fake_realtime_server.url,
+        api_key="sk-test",
+        telephony="telnyx",
+        auth_token="stream-secret",
+    )
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(TelnyxEdgeFactory.voicewire_serve(settings, ready.set_result))
+    try:
+        base = await asyncio.wait_for(ready, GUARD)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as response:
+                assert await response.json() == {"status": "ok", "active_calls": 0}
+            async with http.get(f"{base}/media-stream") as response:
+                assert response.status == 403  # no streaming auth token
+        url = base.replace("http://", "ws://") + "/media-stream"
+        dialect = TelnyxDialect(codec="L16", auth_token="stream-secret")
+        async with SimulatedCaller(url, dialect, speed=2.0) as caller:
+            speech = speech_like(500, dialect.audio_format, seed="telnyx")
+            await caller.say(speech[: len(speech) - len(speech) % 640])
+            await fake_realtime_server.wait_for_server_event("response.done", timeout=GUARD)
+            session = fake_realtime_server.session(0).session
+            assert session is not None
+            assert session["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+            answer = sum(
+                len(base64.b64decode(str(event["delta"])))
+                for event in fake_realtime_server.session(0).server_events_of(
+                    "response.output_audio.delta"
+                )
+            )
+            # 24 kHz from the model, 16 kHz to the caller: two thirds of the bytes, less a frame.
+            await caller.wait_heard(answer * 2 // 3 - 640, timeout=GUARD)
+            await caller.hang_up()
+        await fake_realtime_server.wait_closed(0, timeout=GUARD)
+        assert fake_realtime_server.session(0).errors() == []
+        assert caller.violations == ()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
