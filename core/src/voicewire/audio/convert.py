@@ -9,18 +9,28 @@ decision this module does not take).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from voicewire.audio.formats import AudioFormat
-from voicewire.audio.g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
-from voicewire.audio.resample import DEFAULT_QUALITY, ResampleQuality, Resampler
+from voicewire.audio.quality import DEFAULT_QUALITY, ResampleQuality
 from voicewire.errors import AudioFormatError
+
+if TYPE_CHECKING:
+    from voicewire.audio.resample import Resampler
 
 __all__ = ["AudioConverter"]
 
 _Codec = Callable[[bytes], bytes]
 
-_DECODERS: dict[str, _Codec] = {"mulaw": mulaw_decode, "alaw": alaw_decode}
-_ENCODERS: dict[str, _Codec] = {"mulaw": mulaw_encode, "alaw": alaw_encode}
+
+def _codecs(src: AudioFormat, dst: AudioFormat) -> tuple[_Codec | None, _Codec | None]:
+    # Imported here, not at module level: a pass-through bridge (the common telephony case)
+    # then never loads numpy, which is most of a bridge process's memory.
+    from voicewire.audio.g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
+
+    decoders: dict[str, _Codec] = {"mulaw": mulaw_decode, "alaw": alaw_decode}
+    encoders: dict[str, _Codec] = {"mulaw": mulaw_encode, "alaw": alaw_encode}
+    return decoders.get(src.encoding), encoders.get(dst.encoding)
 
 
 class AudioConverter:
@@ -55,10 +65,15 @@ class AudioConverter:
         self._src = src
         self._dst = dst
         self._passthrough = src == dst
-        self._decode = _DECODERS.get(src.encoding)
-        self._encode = _ENCODERS.get(dst.encoding)
+        self._decode: _Codec | None = None
+        self._encode: _Codec | None = None
         self._resampler: Resampler | None = None
+        if self._passthrough:
+            return
+        self._decode, self._encode = _codecs(src, dst)
         if src.sample_rate != dst.sample_rate:
+            from voicewire.audio.resample import Resampler
+
             self._resampler = Resampler(
                 src.sample_rate, dst.sample_rate, channels=src.channels, quality=quality
             )

@@ -23,21 +23,16 @@ needs; the higher settings add delay a caller hears, for no audible gain on 8 kH
 
 from __future__ import annotations
 
-from typing import Final, Literal, get_args
+from typing import Final, get_args
 
 import numpy as np
 import numpy.typing as npt
 import soxr
 
+from voicewire.audio.quality import DEFAULT_QUALITY, ResampleQuality
 from voicewire.errors import AudioFormatError, ConfigError
 
 __all__ = ["DEFAULT_QUALITY", "Resampler", "ResampleQuality"]
-
-ResampleQuality = Literal["QQ", "LQ", "MQ", "HQ", "VHQ"]
-"""soxr quality presets, from quick cubic (``QQ``) to very high (``VHQ``)."""
-
-DEFAULT_QUALITY: Final[ResampleQuality] = "LQ"
-"""The default quality: anti-aliased with at most ~40 ms held back at 8 kHz <-> 24 kHz."""
 
 _QUALITIES: Final = get_args(ResampleQuality)
 
