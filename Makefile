@@ -5,6 +5,12 @@ TOOLS := .venv-tools
 VENV := .venv
 TOX := $(TOOLS)/bin/tox
 export UV_PYTHON_DOWNLOADS := never
+# pyenv's shims answer python3.10 ... python3.13 through .python-version; the interpreters' own
+# directories go at the end of PATH as a fallback for an environment without the shims.
+empty :=
+space := $(empty) $(empty)
+PYENV_BINS := $(subst $(space),:,$(wildcard $(HOME)/.pyenv/versions/3.1[0-3].*/bin))
+TEST_PATH := $(CURDIR)/$(TOOLS)/bin:$(PATH)$(if $(PYENV_BINS),:$(PYENV_BINS))
 
 .PHONY: demo test test-fast lint type docs bench clean
 
@@ -25,16 +31,16 @@ demo: $(VENV)/bin/voicewire
 # Every tox env (lint, type, py310..py313, docs, pkg). Outside CI a missing interpreter is skipped
 # with a notice; in CI (CI=true) it fails the run.
 test: $(TOX)
-	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" VOICEWIRE_SKIP_MISSING=$(if $(CI),false,true) $(TOX) run
+	PATH="$(TEST_PATH)" VOICEWIRE_SKIP_MISSING=$(if $(CI),false,true) $(TOX) run
 
 test-fast: $(TOX)
-	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(TOX) run -e lint,type,py311
+	PATH="$(TEST_PATH)" $(TOX) run -e lint,type,py311
 
 bench: $(VENV)/bin/voicewire
 	$(VENV)/bin/python bench/audio.py
 
 docs: $(TOX)
-	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(TOX) run -e docs
+	PATH="$(TEST_PATH)" $(TOX) run -e docs
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .tox dist site
