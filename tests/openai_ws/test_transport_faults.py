@@ -20,6 +20,8 @@ from voicewire_openai_ws import ConnectFailedError, OpenAIRealtimeWebSocket, Rec
 if TYPE_CHECKING:
     from tests.openai_ws.conftest import EventLog, ServerFactory, TransportFactory
 
+    from voicewire.testing import FakeRealtimeServer
+
 pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
 GUARD = 10.0
@@ -171,24 +173,31 @@ async def test_policy_without_state_restore_starts_an_empty_session(
     assert len(transport.protocol.conversation) == 0
 
 
-async def test_reconnect_gives_up_after_max_attempts(
-    fake_server: ServerFactory, make_transport: TransportFactory, record: Record
-) -> None:
+async def _drop_then_refuse(
+    fake_server: ServerFactory, make_transport: TransportFactory, record: Record, status: int
+) -> tuple[FakeRealtimeServer, EventLog, Any]:
+    """A response cut mid-audio, then every reconnect refused with ``status``; wait for the end."""
     server = await fake_server(
         mode="script",
         script=STORY,
         faults=[
             CloseMidResponse(after_audio_deltas=2, sessions={0}),
-            RefuseConnection(status=503, sessions={1, 2, 3}),
+            RefuseConnection(status=status, sessions={1, 2, 3}),
         ],
     )
     transport = make_transport(url=server.url, reconnect=FAST)
     log = record(transport)
     await transport.connect(ConnectOptions(initial_session_config=CONFIG))
     await transport.send_message("tell me a story")
-
     await log.wait_for(lambda: transport.status == "disconnected", "gave up")
     [gave_up] = log.errors("reconnect_failed")
+    return server, log, gave_up
+
+
+async def test_reconnect_gives_up_after_max_attempts(
+    fake_server: ServerFactory, make_transport: TransportFactory, record: Record
+) -> None:
+    server, log, gave_up = await _drop_then_refuse(fake_server, make_transport, record, 503)
     assert gave_up.details["attempts"] == 3
     assert gave_up.details["http_status"] == 503
     assert isinstance(gave_up.error, ConnectFailedError)
@@ -200,21 +209,7 @@ async def test_reconnect_gives_up_after_max_attempts(
 async def test_reconnect_stops_at_a_fatal_refusal(
     fake_server: ServerFactory, make_transport: TransportFactory, record: Record
 ) -> None:
-    server = await fake_server(
-        mode="script",
-        script=STORY,
-        faults=[
-            CloseMidResponse(after_audio_deltas=2, sessions={0}),
-            RefuseConnection(status=403, sessions={1, 2, 3}),
-        ],
-    )
-    transport = make_transport(url=server.url, reconnect=FAST)
-    log = record(transport)
-    await transport.connect(ConnectOptions(initial_session_config=CONFIG))
-    await transport.send_message("tell me a story")
-
-    await log.wait_for(lambda: transport.status == "disconnected", "gave up")
-    [gave_up] = log.errors("reconnect_failed")
+    server, _, gave_up = await _drop_then_refuse(fake_server, make_transport, record, 403)
     assert gave_up.details["attempts"] == 1  # 403 is not worth a second try
     assert gave_up.details["fatal"] is True
     assert len(server.sessions) == 2
