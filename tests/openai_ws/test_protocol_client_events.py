@@ -40,6 +40,7 @@ from voicewire.items import (
 )
 from voicewire_openai_ws.protocol import RealtimeProtocol
 from voicewire_openai_ws.protocol import client_events as ce
+from voicewire_openai_ws.protocol.frames import encode_frame
 from voicewire_openai_ws.protocol.conversation import ConversationState
 from voicewire_openai_ws.protocol.history import diff_history
 from voicewire_openai_ws.protocol.session_payload import build_session_payload
@@ -106,6 +107,24 @@ def test_append_chunks_split_large_audio_and_skip_empty(
     assert b"".join(base64.b64decode(e["audio"]) for e in events) == data
     for event in events:
         validate_client_event(event)
+
+
+@pytest.mark.parametrize(
+    "audio",
+    [b"", b"\xff", bytes(range(256)) * 5, bytearray(b"\x01\x02\x03"), memoryview(bytes(160))],
+)
+def test_append_frames_are_the_encoded_append_events(audio: bytes) -> None:
+    expected = [encode_frame(event) for event in ce.input_audio_buffer_append_chunks(audio)]
+    assert ce.input_audio_buffer_append_frames(audio) == expected
+
+
+def test_append_frames_split_large_audio_like_the_events() -> None:
+    data = bytes(range(256)) * ((ce.MAX_APPEND_BYTES * 2) // 256 + 1)
+    frames = ce.input_audio_buffer_append_frames(data)
+    assert len(frames) == 3
+    assert b"".join(base64.b64decode(json.loads(f)["audio"]) for f in frames) == data
+    with pytest.raises(TypeError):
+        ce.input_audio_buffer_append_frames("AAAA")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -588,3 +588,61 @@ def test_fuzz_valid_media_round_trips(
         timestamp_ms=timestamp,
         payload=payload,
     )
+
+
+def _general_media(obj: dict[str, Any]) -> Media | str:
+    # The field-by-field parser, which names every problem; the fast path must agree with it.
+    from voicewire_twilio.protocol.parse import _Fields, _media
+
+    try:
+        return _media(_Fields(obj))
+    except TwilioProtocolError as error:
+        return error.code
+
+
+def _any_media(obj: dict[str, Any]) -> Media | str:
+    try:
+        message = parse_object(obj)
+    except TwilioProtocolError as error:
+        return error.code
+    assert isinstance(message, Media)
+    return message
+
+
+_MEDIA_FIELD_VALUES = (
+    json_values
+    | st.sampled_from(["0", "18", "007", "1" * 18, "1" * 19, "", "-1", "+1", "1.0", "²", "٣", " 1"])
+    | st.sampled_from([FRAME_B64, FRAME_B64 + "=", "AAA=", "A===", "AB==", "@@@@", "AAAA\n"])
+    | st.sampled_from([STREAM, "", "MZ 1", "MZ\x00", "x" * 129])
+)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=300)
+@given(
+    path=st.sampled_from(
+        [
+            ("sequenceNumber",),
+            ("streamSid",),
+            ("media",),
+            ("media", "track"),
+            ("media", "chunk"),
+            ("media", "timestamp"),
+            ("media", "payload"),
+        ]
+    ),
+    remove=st.booleans(),
+    value=_MEDIA_FIELD_VALUES,
+)
+def test_fast_media_path_agrees_with_the_general_parser(
+    path: tuple[str, ...], remove: bool, value: object
+) -> None:
+    """media frames take a quicker path; every frame must come out exactly as the general one."""
+    obj = _without(MEDIA, path) if remove else _with(MEDIA, path, value)
+    assert _any_media(obj) == _general_media(obj)
+
+
+def test_the_fast_media_path_takes_the_common_frame() -> None:
+    from voicewire_twilio.protocol.parse import _well_formed_media
+
+    assert _well_formed_media(MEDIA) == _general_media(MEDIA)
+    assert _well_formed_media(_without(MEDIA, ("media", "timestamp"))) is not None

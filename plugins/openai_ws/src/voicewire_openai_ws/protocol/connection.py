@@ -218,7 +218,7 @@ class RealtimeProtocol:
         Large chunks are split to stay under the server's per-event limit; an empty chunk
         queues no append.
         """
-        self._queue_all(build.input_audio_buffer_append_chunks(data))
+        self._outgoing.extend(build.input_audio_buffer_append_frames(data))
         if commit:
             self._queue(build.input_audio_buffer_commit())
 

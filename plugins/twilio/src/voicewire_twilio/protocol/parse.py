@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -366,6 +367,56 @@ _PARSERS: dict[str, Callable[[_Fields], InboundMessage]] = {
 }
 
 
+def _counter_text(value: object) -> bool:
+    # The same rule as _DIGITS, without the regex: isdigit() on ASCII text is exactly 0-9.
+    return type(value) is str and 0 < len(value) <= 18 and value.isascii() and value.isdigit()
+
+
+@functools.lru_cache(maxsize=256)
+def _good_sid(value: str) -> bool:
+    # One stream repeats one sid fifty times a second; the rules are checked once per sid.
+    return sid_problem(value) is None
+
+
+def _well_formed_media(obj: Mapping[str, Any]) -> Media | None:
+    """The common case of ``media`` (50 a second per call), checked without building errors.
+
+    Returns ``None`` on anything unusual, and the general parser then names the problem, so the
+    two paths accept exactly the same frames.
+    """
+    media = obj.get("media")
+    if type(media) is not dict:
+        return None
+    sequence = obj.get("sequenceNumber")
+    sid = obj.get("streamSid")
+    chunk = media.get("chunk")
+    track = media.get("track")
+    payload = media.get("payload")
+    timestamp = media.get("timestamp")
+    if not (
+        _counter_text(sequence)
+        and _counter_text(chunk)
+        and (_counter_text(timestamp) or (timestamp is None and "timestamp" not in media))
+        and type(track) is str
+        and type(payload) is str
+        and type(sid) is str
+        and _good_sid(sid)
+    ):
+        return None
+    try:
+        audio = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return Media(
+        sequence_number=int(sequence),  # type: ignore[arg-type]  # checked by _counter_text
+        stream_sid=sid,
+        track=track,
+        chunk=int(chunk),  # type: ignore[arg-type]
+        timestamp_ms=None if timestamp is None else int(timestamp),  # type: ignore[arg-type]
+        payload=audio,
+    )
+
+
 def parse_object(obj: object) -> InboundMessage:
     """Interpret an already-decoded JSON object as a Twilio message.
 
@@ -382,6 +433,10 @@ def parse_object(obj: object) -> InboundMessage:
     """
     if not isinstance(obj, Mapping):
         _fail("not_an_object", f"message must be a JSON object, got {_json_type(obj)}")
+    if obj.get("event") == "media" and type(obj) is dict:
+        fast = _well_formed_media(obj)
+        if fast is not None:
+            return fast
     fields = _Fields(obj)
     event = fields.text("event")
     parser = _PARSERS.get(event)
