@@ -374,9 +374,10 @@ async def test_play_frames_audio_and_marks_map_back_to_tokens(harness: Harness) 
         data = audio(1000)
         await rec.edge.play(data)
         await rec.edge.acknowledge_when_played("token-1")
-        received = await client.receive_until(8)
+        received = await client.receive_until(3)
         media = [m for m in received if isinstance(m, OutboundAudio)]
-        assert [len(m.data) for m in media] == [160] * 6 + [40]
+        # The whole frames of a chunk in one message; the partial frame before the mark.
+        assert [len(m.data) for m in media] == [960, 40]
         assert b"".join(m.data for m in media) == data
         mark = received[-1]
         assert isinstance(mark, OutboundMark)
@@ -385,7 +386,7 @@ async def test_play_frames_audio_and_marks_map_back_to_tokens(harness: Harness) 
         (ack,) = await rec.wait_count(PlaybackAcknowledged)
         assert ack.token == "token-1"
         stats = rec.edge.stats
-        assert (stats.media_sent, stats.audio_bytes_sent, stats.marks_sent) == (7, 1000, 1)
+        assert (stats.media_sent, stats.audio_bytes_sent, stats.marks_sent) == (2, 1000, 1)
         assert stats.marks_played == 1
 
 
@@ -433,7 +434,7 @@ async def test_clear_drops_queue_and_acknowledges_every_outstanding_token(
         await rec.edge.play(audio(320))
         await rec.edge.acknowledge_when_played("sent-1")
         await client.open()
-        first = await client.receive_until(3)
+        first = await client.receive_until(2)  # both frames in one message, then the mark
         assert isinstance(first[-1], OutboundMark)
         # Queued but never written: the writer is held up by nothing, so queue without yielding.
         rec.edge._started.clear()  # hold the writer back, as a slow socket would

@@ -2,8 +2,9 @@
 
 Model audio arrives in deltas of arbitrary size. Twilio plays whatever it is sent, but playback
 audibly jitters when chunk sizes vary (reported against the reference transport, which forwards
-deltas as received), so the edge sends fixed frames of 160 mu-law bytes (20 ms at 8 kHz), the size
-Twilio itself sends inbound.
+deltas as received), so the edge keeps to frames of 160 mu-law bytes (20 ms at 8 kHz), the size
+Twilio itself sends inbound: every media message it sends is a whole number of them (the frames
+of one chunk travel together), except a final partial frame.
 """
 
 from __future__ import annotations
