@@ -293,8 +293,15 @@ async def test_caller_not_reading_gets_bounded_buffers_and_counted_drops(
             handed = stats.edge_bytes_played
             through = edge_stats.audio_bytes_sent + edge_stats.audio_bytes_dropped
             # What is neither sent nor dropped is still in the edge: at most its bound (200 ms),
-            # the chunk its writer is blocked on (one 40 ms delta) and a partial frame.
-            assert through <= handed <= through + MULAW_8K.nbytes_for_ms(200 + 40) + 160
+            # the audio its writer took from the queue at once and is blocked on (at most the
+            # bound and one 40 ms delta more) and a partial frame.
+            assert through <= handed <= through + MULAW_8K.nbytes_for_ms(2 * 200 + 40) + 160
+            # The edge's own events ride with the next inbound frame (Twilio sends one every
+            # 20 ms); this caller writes although it never reads.
+            await slow.say(MULAW_8K.silence(20))
+            await env.waker.until(
+                lambda: bool(env.errors(0, "outbound_overflow")), "the overflow reported"
+            )
             overflow = env.errors(0, "outbound_overflow")
             assert overflow
             assert overflow[0].source == "telephony"

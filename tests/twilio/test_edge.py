@@ -487,6 +487,9 @@ async def test_slow_reader_gets_back_pressure_then_counted_drops() -> None:
             stats = rec.edge.stats
             assert stats.audio_chunks_dropped >= 3
             assert stats.audio_bytes_dropped == 8000 * stats.audio_chunks_dropped
+            # The edge's own events ride with the next inbound frame (Twilio sends one every
+            # 20 ms); this caller writes although it never reads.
+            await client.media(audio(160))
             await rec.wait_count(EdgeError)
             overflow = [e for e in rec.of(EdgeError) if e.code == "outbound_overflow"]
             assert len(overflow) == 1  # one report per episode, not one per chunk

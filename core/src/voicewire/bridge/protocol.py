@@ -132,6 +132,9 @@ class BridgeCounters:
     padding: PaddingStats = attrs.field(factory=PaddingStats)
 
 
+_NESTED_STATS = ("playback", "padding")
+
+
 class BridgeProtocol:
     """The sans-I/O state of one bridged call: output playback, interruption, input padding.
 
@@ -188,7 +191,10 @@ class BridgeProtocol:
         self._discarded_responses: dict[str, None] = {}
         # item id -> response id, so the entries go when their response ends.
         self._discarded_items: dict[str, str | None] = {}
-        self._counters = BridgeCounters()
+        # Plain ints, counted per model chunk; BridgeCounters is built when someone asks.
+        self._counters: dict[str, int] = {
+            name: 0 for name in attrs.fields_dict(BridgeCounters) if name not in _NESTED_STATS
+        }
 
     # -- response life cycle -----------------------------------------------------------------
 
@@ -251,27 +257,18 @@ class BridgeProtocol:
         if (
             response_id is not None and response_id in self._discarded_responses
         ) or item_id in self._discarded_items:
-            self._counters = attrs.evolve(
-                c,
-                late_audio_chunks_dropped=c.late_audio_chunks_dropped + 1,
-                late_audio_bytes_dropped=c.late_audio_bytes_dropped + nbytes,
-            )
+            c["late_audio_chunks_dropped"] += 1
+            c["late_audio_bytes_dropped"] += nbytes
             return AudioVerdict(play=False, reason="interrupted")
         if item_id is None:
-            self._counters = attrs.evolve(
-                c,
-                untracked_audio_chunks_dropped=c.untracked_audio_chunks_dropped + 1,
-                untracked_audio_bytes_dropped=c.untracked_audio_bytes_dropped + nbytes,
-            )
+            c["untracked_audio_chunks_dropped"] += 1
+            c["untracked_audio_bytes_dropped"] += nbytes
             return AudioVerdict(play=False, reason="untracked")
         token = self.playback.audio_sent(
             PlaybackKey(response_id, item_id, content_index), nbytes, now_ms
         )
-        self._counters = attrs.evolve(
-            c,
-            audio_chunks_accepted=c.audio_chunks_accepted + 1,
-            audio_bytes_accepted=c.audio_bytes_accepted + nbytes,
-        )
+        c["audio_chunks_accepted"] += 1
+        c["audio_bytes_accepted"] += nbytes
         return AudioVerdict(play=True, token=token)
 
     def audio_done(
@@ -333,10 +330,8 @@ class BridgeProtocol:
         self._discarded_responses.update(response_ids)
         cancel = bool(self._active) and not server_auto_cancels
         self._active.clear()
-        c = self._counters
-        self._counters = attrs.evolve(
-            c, interruptions=c.interruptions + 1, truncations=c.truncations + len(truncations)
-        )
+        self._counters["interruptions"] += 1
+        self._counters["truncations"] += len(truncations)
         return InterruptionPlan(
             clear_edge=bool(cleared) or had_tokens,
             cancel_response=cancel,
@@ -376,4 +371,6 @@ class BridgeProtocol:
     @property
     def counters(self) -> BridgeCounters:
         """A snapshot of every counter, the tracker's and the padder's included."""
-        return attrs.evolve(self._counters, playback=self.playback.stats, padding=self.padder.stats)
+        return BridgeCounters(
+            **self._counters, playback=self.playback.stats, padding=self.padder.stats
+        )

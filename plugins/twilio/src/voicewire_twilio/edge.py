@@ -1,9 +1,9 @@
 """``TwilioEdge``: the Twilio Media Streams dialect as a ``voicewire.bridge.TelephonyEdge``.
 
-The edge owns one bidirectional media stream. A reader task parses every frame with the strict
-parser of :mod:`voicewire_twilio.protocol` and turns it into the bridge's inbound events; a writer
-task drains a bounded outbound queue, re-framing audio into 20 ms frames and naming marks. Bad
-input never ends the call: it becomes an ``EdgeError`` and the edge reads on.
+The edge owns one bidirectional media stream. Its ``events()`` iterator reads each frame, parses
+it with the strict parser of :mod:`voicewire_twilio.protocol` and turns it into the bridge's inbound
+events; a writer task drains a bounded outbound queue, keeping audio to whole 20 ms frames and
+naming marks. Bad input never ends the call: it becomes an ``EdgeError`` and the edge reads on.
 """
 
 from __future__ import annotations
@@ -65,7 +65,6 @@ DEFAULT_SEND_TIMEOUT = 5.0
 
 _MAX_STALE_MARKS = 4096
 _MAX_WARNINGS = 20
-_INBOUND_QUEUE = 256
 
 
 @attrs.frozen(kw_only=True)
@@ -251,9 +250,6 @@ class TwilioEdge:
         self._started = asyncio.Event()
         self._out_changed = asyncio.Event()
         self._space = asyncio.Event()
-        self._inbox_changed = asyncio.Event()
-        self._inbox_room = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._log = _CallLog(logger, self)
 
@@ -307,25 +303,21 @@ class TwilioEdge:
     def events(self) -> AsyncIterator[EdgeEvent]:
         """Inbound events until the connection ends. Iterate once.
 
+        The iterator reads the socket itself, in the task that iterates it: a frame is parsed
+        when the consumer asks for the next event, so a slow consumer pushes back on the caller's
+        connection through TCP, and no task stands between the socket and the bridge. The few
+        events the edge makes on its own (acknowledgements of marks a ``clear`` dropped before
+        they left, an ``outbound_overflow`` error) come before the next frame's, or at the end of
+        the stream; Twilio sends a media frame every 20 ms for the whole call.
+
         Raises:
             TransportStateError: Iterated a second time.
         """
         if self._iterated:
             raise TransportStateError("TwilioEdge.events() can be iterated only once")
         self._iterated = True
-        self._ensure_tasks()
-        return self._drain()
-
-    async def _drain(self) -> AsyncIterator[EdgeEvent]:
-        while True:
-            while self._inbox:
-                event = self._inbox.popleft()
-                self._inbox_room.set()
-                yield event
-            if self._reader_done:
-                return
-            self._inbox_changed.clear()
-            await self._inbox_changed.wait()
+        self._ensure_writer()
+        return self._read()
 
     # -----------------------------------------------------------------------------------------
     # commands
@@ -339,7 +331,7 @@ class TwilioEdge:
         if self._finished():
             self._count("audio_bytes_after_close", size)
             return
-        self._ensure_tasks()
+        self._ensure_writer()
         if self._out_bytes > 0 and self._out_bytes + size > self._buffer_limit:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._send_timeout
@@ -365,7 +357,7 @@ class TwilioEdge:
             raise TypeError(f"token must be a str, got {type(token).__name__}")
         if self._finished():
             return
-        self._ensure_tasks()
+        self._ensure_writer()
         self._out.append(_MarkRequest(token))
         self._out_changed.set()
 
@@ -373,7 +365,7 @@ class TwilioEdge:
         """Drop all queued audio (here and at Twilio) and make outstanding marks stale."""
         if self._finished():
             return
-        self._ensure_tasks()
+        self._ensure_writer()
         self._epoch += 1
         dropped_tokens = list(self._deferred)
         self._deferred.clear()
@@ -410,20 +402,10 @@ class TwilioEdge:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
         try:
+            # This also ends the events() iterator: the adapter's close unblocks receive_frame.
             await self._socket.close(1000, reason or "")
         except Exception as exc:  # the connection may already be gone; closing must not fail
             self._log.debug("closing the socket failed: %s", type(exc).__name__)
-        reader = self._reader
-        if reader is not None and not reader.done():
-            # The adapter's close unblocks receive_frame; a misbehaving one is cut off.
-            done, _ = await asyncio.wait({reader}, timeout=2.0)
-            if not done:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await reader
-        elif reader is None:
-            self._reader_done = True
-            self._inbox_changed.set()
         self._log.debug("edge closed (reason=%s)", reason)
 
     # -----------------------------------------------------------------------------------------
@@ -434,13 +416,9 @@ class TwilioEdge:
         # A method, not a property: the answer changes across awaits, which narrowing ignores.
         return self._closed or self._send_failed or self._reader_done
 
-    def _ensure_tasks(self) -> None:
+    def _ensure_writer(self) -> None:
         if self._closed:
             return
-        if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(
-                self._read(), name="voicewire-twilio-edge-reader"
-            )
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(
                 self._write(), name="voicewire-twilio-edge-writer"
@@ -451,7 +429,6 @@ class TwilioEdge:
 
     def _push(self, event: EdgeEvent) -> None:
         self._inbox.append(event)
-        self._inbox_changed.set()
 
     def _error(self, message: str, code: str) -> None:
         self._count("errors")
@@ -480,9 +457,13 @@ class TwilioEdge:
 
     # reader ------------------------------------------------------------------------------------
 
-    async def _read(self) -> None:
+    async def _read(self) -> AsyncIterator[EdgeEvent]:
+        inbox = self._inbox
+        stats = self._stats
         try:
-            while True:
+            while not self._closed:
+                while inbox:
+                    yield inbox.popleft()
                 try:
                     frame = await self._socket.receive_frame()
                 except MediaSocketError as exc:
@@ -490,25 +471,20 @@ class TwilioEdge:
                     continue
                 if frame is None:
                     break
-                self._count("frames_received")
+                stats["frames_received"] += 1
                 self._handle_frame(frame)
-                if len(self._inbox) >= _INBOUND_QUEUE:
-                    # The consumer is behind: stop reading, so TCP pushes back on the sender.
-                    while len(self._inbox) >= _INBOUND_QUEUE and not self._closed:
-                        self._inbox_room.clear()
-                        await self._inbox_room.wait()
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # a broken adapter or connection ends the stream, not the bridge
             self._error(f"the media connection failed ({type(exc).__name__})", "connection_error")
         finally:
+            # Also when the consumer stops iterating (aclose, cancellation): the stream is over.
             if not self._stopped:
                 self._stopped = True
                 self._push(CallStopped(reason="connection_closed"))
             self._reader_done = True
-            self._inbox_changed.set()
             self._space.set()
             self._out_changed.set()
+        while inbox:
+            yield inbox.popleft()
 
     def _handle_frame(self, frame: str | bytes) -> None:
         if not isinstance(frame, str):
