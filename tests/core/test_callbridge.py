@@ -338,6 +338,11 @@ async def test_barge_in_abandons_a_play_waiting_for_room(
     await r.until(lambda: bool(r.log.of(DtmfEvent)), "the barrier")
     assert r.edge.played == b""
     assert r.stats.model_bytes_dropped["cleared"] == 2400
+    # The downlink took the cancellation back: the next response plays.
+    assert r.bridge.status == "connected"
+    r.model.respond("r2")
+    r.model.speak("r2", "i2", loud(800))
+    await r.until(lambda: r.edge.played == loud(800), "the next response played")
     balanced(r.stats)
 
 

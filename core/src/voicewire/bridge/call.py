@@ -391,7 +391,8 @@ class CallBridge(TransportBase):
         self._reader: asyncio.Task[None] | None = None
         self._uplink: asyncio.Task[None] | None = None
         self._downlink: asyncio.Task[None] | None = None
-        self._inflight_play: asyncio.Task[None] | None = None
+        self._playing = False  # the downlink is inside edge.play()
+        self._abandon_play = False  # ...and a barge-in cancelled it there
         self._timer: asyncio.TimerHandle | None = None
         if call_start_timeout is not None and not (
             isinstance(call_start_timeout, int | float) and call_start_timeout > 0
@@ -1027,9 +1028,11 @@ class CallBridge(TransportBase):
                 elif isinstance(command, _Interrupt):
                     kept.append(command)
             self._down = kept
-            if self._inflight_play is not None:
-                # A play waiting for room in a full edge buffer would land after the clear.
-                self._inflight_play.cancel()
+            if self._playing and not self._abandon_play and self._downlink is not None:
+                # A play waiting for room in a full edge buffer would land after the clear: the
+                # downlink is cancelled inside it, takes that one cancellation and goes on.
+                self._abandon_play = True
+                self._downlink.cancel()
             self._flush_output(play=False)
         command = _Interrupt(plan)
         self._down_push(command)
@@ -1189,22 +1192,32 @@ class CallBridge(TransportBase):
             self._model_pending -= command.model_nbytes
             self._model_played += command.model_nbytes
             return
-        # A task of its own, so that a barge-in can abandon a play that waits for room in the
-        # edge's buffer without cancelling the whole downlink.
-        task = asyncio.get_running_loop().create_task(self._edge.play(data))
-        self._inflight_play = task
+        # Awaited in the downlink itself, not in a task of its own: that would cost two more
+        # turns of the event loop per chunk. A barge-in abandons a play that waits for room in
+        # the edge's buffer by cancelling the downlink, which the except clause takes back.
+        exc: Exception | None = None
+        abandoned = False
+        self._playing = True
         try:
-            await asyncio.wait((task,))
+            await self._edge.play(data)
+        except asyncio.CancelledError:
+            if not self._abandon_play or self._closing:
+                raise
+            abandoned = True
+        except Exception as error:
+            exc = error
         finally:
-            self._inflight_play = None
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            self._playing = False
+        if self._abandon_play:
+            # Ours, and handled (also when the edge swallowed it): the task is not cancelled.
+            self._abandon_play = False
+            uncancel = getattr(asyncio.current_task(), "uncancel", None)  # Python >= 3.11
+            if uncancel is not None:
+                uncancel()
         self._model_pending -= command.model_nbytes
-        if task.cancelled():
+        if abandoned:
             self._model_dropped["cleared"] += command.model_nbytes
             return
-        exc = task.exception()
         if exc is not None:
             self._model_dropped["edge_error"] += command.model_nbytes
             self._report_error(
