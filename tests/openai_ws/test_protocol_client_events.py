@@ -40,8 +40,8 @@ from voicewire.items import (
 )
 from voicewire_openai_ws.protocol import RealtimeProtocol
 from voicewire_openai_ws.protocol import client_events as ce
-from voicewire_openai_ws.protocol.frames import encode_frame
 from voicewire_openai_ws.protocol.conversation import ConversationState
+from voicewire_openai_ws.protocol.frames import encode_frame
 from voicewire_openai_ws.protocol.history import diff_history
 from voicewire_openai_ws.protocol.session_payload import build_session_payload
 from voicewire_openai_ws.protocol.tracing import decide_tracing_update, desired_tracing

@@ -126,7 +126,9 @@ def input_audio_buffer_append_frames(audio: bytes | bytearray | memoryview) -> l
         return [_APPEND_HEAD + base64.b64encode(audio).decode("ascii") + '"}'] if size else []
     view = memoryview(audio).cast("B")
     return [
-        _APPEND_HEAD + base64.b64encode(view[start : start + MAX_APPEND_BYTES]).decode("ascii") + '"}'
+        _APPEND_HEAD
+        + base64.b64encode(view[start : start + MAX_APPEND_BYTES]).decode("ascii")
+        + '"}'
         for start in range(0, view.nbytes, MAX_APPEND_BYTES)
     ]
 
