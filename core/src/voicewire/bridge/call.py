@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 import time
 import types
 import typing
@@ -111,6 +112,21 @@ _READER_GRACE_S: Final = 5.0
 _TIMER_SLACK_S: Final = 0.001
 
 _ACTIVE: Final[frozenset[TransportStatus]] = frozenset({"connecting", "connected"})
+
+
+if sys.version_info >= (3, 12):
+
+    def _run_eagerly(coro: typing.Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        # The coroutine runs at once, up to its first real suspension: a send that does not
+        # have to wait costs no turn of the event loop (an eager task, as asyncio's
+        # eager_task_factory makes them).
+        return asyncio.Task(coro, loop=asyncio.get_running_loop(), name=name, eager_start=True)
+
+else:
+
+    def _run_eagerly(coro: typing.Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        # Before Python 3.12 a task starts at the next turn of the event loop.
+        return asyncio.get_running_loop().create_task(coro, name=name)
 
 
 def _channel_of_type(cls: type) -> str:
@@ -244,10 +260,11 @@ class _Ack:
 
 
 class _Interrupt:
-    __slots__ = ("plan", "waiter")
+    __slots__ = ("done", "plan", "waiter")
 
     def __init__(self, plan: InterruptionPlan) -> None:
         self.plan = plan
+        self.done = False  # carried out (possibly before interrupt() could wait for it)
         self.waiter: asyncio.Future[None] | None = None
 
 
@@ -412,9 +429,9 @@ class CallBridge(TransportBase):
 
         # queues
         self._down: deque[_Down] = deque()
-        self._down_wake = asyncio.Event()
+        self._down_draining = False  # a downlink task is on its way, or busy
         self._up: deque[_Up] = deque()
-        self._up_wake = asyncio.Event()
+        self._up_draining = False  # an uplink task is on its way, or sending
         self._up_inflight: _Up | None = None
         self._up_pending_model = 0  # model-format bytes queued (deque only): the bound
         self._up_pending_edge = 0  # edge-format bytes queued or in flight: the accounting
@@ -690,7 +707,7 @@ class CallBridge(TransportBase):
         the edge was cleared and the model told (or the bridge closed meanwhile).
         """
         command = self._plan_interrupt()
-        if command is None:
+        if command is None or command.done:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         command.waiter = waiter
@@ -702,13 +719,14 @@ class CallBridge(TransportBase):
         if self._started:
             return
         self._started = True
-        loop = asyncio.get_running_loop()
         for channel in _MODEL_CHANNELS:
             listener = functools.partial(self._on_model_event, channel)
             self._model.on(channel, listener)
             self._model_listeners.append((channel, listener))
-        self._uplink = loop.create_task(self._uplink_loop(), name="voicewire-bridge-uplink")
-        self._downlink = loop.create_task(self._downlink_loop(), name="voicewire-bridge-downlink")
+        if self._up:
+            self._drain_up()
+        if self._down:
+            self._drain_down()
 
     async def _connect_for_call(self, options: ConnectOptions) -> None:
         try:
@@ -1092,7 +1110,17 @@ class CallBridge(TransportBase):
             self._up_pending_model -= len(old.data)
             self._up_pending_edge -= old.edge_nbytes
             self._caller_drop("overflow", old.edge_nbytes)
-        self._up_wake.set()
+        if self._started and not self._up_draining:
+            self._drain_up()
+
+    def _drain_up(self) -> None:
+        # An uplink task exists only while there is caller audio to send: it starts with the
+        # first chunk and ends when the queue is empty. Started eagerly, it usually sends the
+        # chunk before this returns; when the model makes it wait, the chunks that arrive
+        # meanwhile queue behind it (and the oldest are dropped past the bound), while the
+        # edge goes on being read.
+        self._up_draining = True
+        self._uplink = _run_eagerly(self._uplink_run(), "voicewire-bridge-uplink")
 
     def _caller_drop(self, reason: str, edge_nbytes: int) -> None:
         self._caller_dropped[reason] += edge_nbytes
@@ -1112,14 +1140,15 @@ class CallBridge(TransportBase):
             code=f"caller_audio_{reason}",
         )
 
-    async def _uplink_loop(self) -> None:
+    async def _uplink_run(self) -> None:
+        try:
+            await self._send_up()
+        finally:
+            self._up_draining = False
+
+    async def _send_up(self) -> None:
         up = self._up
-        wake = self._up_wake
-        while True:
-            if not up:
-                wake.clear()
-                await wake.wait()
-                continue
+        while up:
             item = self._up_inflight = up.popleft()
             self._up_pending_model -= len(item.data)
             status = self._model.status
@@ -1159,7 +1188,14 @@ class CallBridge(TransportBase):
         self._down.append(command)
         if isinstance(command, _Play):
             self._model_pending += command.model_nbytes
-        self._down_wake.set()
+        if self._started and not self._down_draining:
+            self._drain_down()
+
+    def _drain_down(self) -> None:
+        # Like the uplink: a task only while there are commands, started eagerly, so that a
+        # chunk the edge takes at once is handed over before the model's event returns.
+        self._down_draining = True
+        self._downlink = _run_eagerly(self._downlink_run(), "voicewire-bridge-downlink")
 
     def _model_drop(self, reason: str, model_nbytes: int) -> None:
         self._model_dropped[reason] += model_nbytes
@@ -1171,13 +1207,14 @@ class CallBridge(TransportBase):
                 code="model_audio_malformed",
             )
 
-    async def _downlink_loop(self) -> None:
-        wake = self._down_wake
-        while True:
-            if not self._down:
-                wake.clear()
-                await wake.wait()
-                continue
+    async def _downlink_run(self) -> None:
+        try:
+            await self._carry_out_commands()
+        finally:
+            self._down_draining = False
+
+    async def _carry_out_commands(self) -> None:
+        while self._down:
             command = self._down.popleft()
             if isinstance(command, _Play):
                 await self._play(command)
@@ -1263,6 +1300,7 @@ class CallBridge(TransportBase):
                 ):
                     self._truncations += 1
         finally:
+            command.done = True
             if command.waiter is not None and not command.waiter.done():
                 command.waiter.set_result(None)
 
