@@ -18,7 +18,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard
 
 import attrs
 
@@ -367,7 +367,7 @@ _PARSERS: dict[str, Callable[[_Fields], InboundMessage]] = {
 }
 
 
-def _counter_text(value: object) -> bool:
+def _counter_text(value: object) -> TypeGuard[str]:
     # The same rule as _DIGITS, without the regex: isdigit() on ASCII text is exactly 0-9.
     return type(value) is str and 0 < len(value) <= 18 and value.isascii() and value.isdigit()
 
@@ -408,11 +408,11 @@ def _well_formed_media(obj: Mapping[str, Any]) -> Media | None:
     except (binascii.Error, ValueError):
         return None
     return Media(
-        sequence_number=int(sequence),  # type: ignore[arg-type]  # checked by _counter_text
+        sequence_number=int(sequence),
         stream_sid=sid,
         track=track,
-        chunk=int(chunk),  # type: ignore[arg-type]
-        timestamp_ms=None if timestamp is None else int(timestamp),  # type: ignore[arg-type]
+        chunk=int(chunk),
+        timestamp_ms=None if timestamp is None else int(timestamp),
         payload=audio,
     )
 
