@@ -1142,45 +1142,44 @@ class CallBridge(TransportBase):
 
     async def _uplink_run(self) -> None:
         try:
-            await self._send_up()
-        finally:
-            self._up_draining = False
-
-    async def _send_up(self) -> None:
-        up = self._up
-        while up:
-            item = self._up_inflight = up.popleft()
-            self._up_pending_model -= len(item.data)
-            status = self._model.status
-            if status not in _ACTIVE:
-                self._up_inflight = None
-                self._up_pending_edge -= item.edge_nbytes
-                self._caller_drop("model_unavailable", item.edge_nbytes)
-                continue
-            if not item.data and not item.commit:
-                # The resampler is filling up; the audio is inside it, not lost.
+            up = self._up
+            while up:
+                item = self._up_inflight = up.popleft()
+                self._up_pending_model -= len(item.data)
+                status = self._model.status
+                if status not in _ACTIVE:
+                    self._up_inflight = None
+                    self._up_pending_edge -= item.edge_nbytes
+                    self._caller_drop("model_unavailable", item.edge_nbytes)
+                    continue
+                if not item.data and not item.commit:
+                    # The resampler is filling up; the audio is inside it, not lost.
+                    self._up_inflight = None
+                    self._up_pending_edge -= item.edge_nbytes
+                    self._caller_sent += item.edge_nbytes
+                    continue
+                try:
+                    await self._model.send_audio(item.data, commit=item.commit)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._up_inflight = None
+                    self._up_pending_edge -= item.edge_nbytes
+                    if "send_failed" not in self._reported_drop:
+                        logger.debug("bridge: model.send_audio raised", exc_info=exc)
+                    self._caller_drop("send_failed", item.edge_nbytes)
+                    continue
                 self._up_inflight = None
                 self._up_pending_edge -= item.edge_nbytes
                 self._caller_sent += item.edge_nbytes
-                continue
-            try:
-                await self._model.send_audio(item.data, commit=item.commit)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._up_inflight = None
-                self._up_pending_edge -= item.edge_nbytes
-                if "send_failed" not in self._reported_drop:
-                    logger.debug("bridge: model.send_audio raised", exc_info=exc)
-                self._caller_drop("send_failed", item.edge_nbytes)
-                continue
-            self._up_inflight = None
-            self._up_pending_edge -= item.edge_nbytes
-            self._caller_sent += item.edge_nbytes
-            if item.data:
-                self._model_input_chunks += 1
-                self._model_input_bytes += len(item.data)
-            self._reported_drop.difference_update(("overflow", "model_unavailable", "send_failed"))
+                if item.data:
+                    self._model_input_chunks += 1
+                    self._model_input_bytes += len(item.data)
+                self._reported_drop.difference_update(
+                    ("overflow", "model_unavailable", "send_failed")
+                )
+        finally:
+            self._up_draining = False
 
     # -- downlink: model -> edge ----------------------------------------------------------------
 
@@ -1209,19 +1208,16 @@ class CallBridge(TransportBase):
 
     async def _downlink_run(self) -> None:
         try:
-            await self._carry_out_commands()
+            while self._down:
+                command = self._down.popleft()
+                if isinstance(command, _Play):
+                    await self._play(command)
+                elif isinstance(command, _Ack):
+                    await self._edge_command("acknowledge_when_played", command.token)
+                else:
+                    await self._carry_out(command)
         finally:
             self._down_draining = False
-
-    async def _carry_out_commands(self) -> None:
-        while self._down:
-            command = self._down.popleft()
-            if isinstance(command, _Play):
-                await self._play(command)
-            elif isinstance(command, _Ack):
-                await self._edge_command("acknowledge_when_played", command.token)
-            else:
-                await self._carry_out(command)
 
     async def _play(self, command: _Play) -> None:
         data = command.data
