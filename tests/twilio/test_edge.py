@@ -442,6 +442,7 @@ async def test_clear_drops_queue_and_acknowledges_every_outstanding_token(
         await rec.edge.acknowledge_when_played("queued-1")
         await rec.edge.clear()
         rec.edge._started.set()
+        rec.edge._kick()
         clear = await client.receive()
         assert isinstance(clear, OutboundClear)
         # Twilio echoes the pending mark after a clear.

@@ -2,7 +2,8 @@
 
 ``protocol`` is the sans-I/O core (playback tracking, interruption maths, late-audio discarding,
 input padding); ``call`` is the asyncio layer that drives it (:class:`CallBridge`); ``edge`` and
-``model`` say what the two halves of a call must offer.
+``model`` say what the two halves of a call must offer; ``tasks`` starts the tasks that carry
+audio on at once.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from voicewire.bridge.protocol import (
     PlaybackTracker,
     truncation_points,
 )
+from voicewire.bridge.tasks import eager_task
 
 __all__ = [
     "CALLER_DROP_REASONS",
@@ -72,5 +74,6 @@ __all__ = [
     "PlaybackTracker",
     "RawEdgeMessage",
     "TelephonyEdge",
+    "eager_task",
     "truncation_points",
 ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sys
 import time
 import types
 import typing
@@ -47,6 +46,7 @@ from voicewire.bridge.model import BridgeableModel
 from voicewire.bridge.padding import DEFAULT_INACTIVITY_TIMEOUT_MS
 from voicewire.bridge.playback import DEFAULT_HEARD_MARGIN_MS
 from voicewire.bridge.protocol import BridgeCounters, BridgeProtocol, InterruptionPlan
+from voicewire.bridge.tasks import eager_task
 from voicewire.config import SessionConfig
 from voicewire.errors import AudioFormatError, ConfigError, TransportStateError
 from voicewire.events import (
@@ -112,21 +112,6 @@ _READER_GRACE_S: Final = 5.0
 _TIMER_SLACK_S: Final = 0.001
 
 _ACTIVE: Final[frozenset[TransportStatus]] = frozenset({"connecting", "connected"})
-
-
-if sys.version_info >= (3, 12):
-
-    def _run_eagerly(coro: typing.Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        # The coroutine runs at once, up to its first real suspension: a send that does not
-        # have to wait costs no turn of the event loop (an eager task, as asyncio's
-        # eager_task_factory makes them).
-        return asyncio.Task(coro, loop=asyncio.get_running_loop(), name=name, eager_start=True)
-
-else:
-
-    def _run_eagerly(coro: typing.Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        # Before Python 3.12 a task starts at the next turn of the event loop.
-        return asyncio.get_running_loop().create_task(coro, name=name)
 
 
 def _channel_of_type(cls: type) -> str:
@@ -1120,7 +1105,7 @@ class CallBridge(TransportBase):
         # meanwhile queue behind it (and the oldest are dropped past the bound), while the
         # edge goes on being read.
         self._up_draining = True
-        self._uplink = _run_eagerly(self._uplink_run(), "voicewire-bridge-uplink")
+        self._uplink = eager_task(self._uplink_run(), name="voicewire-bridge-uplink")
 
     def _caller_drop(self, reason: str, edge_nbytes: int) -> None:
         self._caller_dropped[reason] += edge_nbytes
@@ -1194,7 +1179,7 @@ class CallBridge(TransportBase):
         # Like the uplink: a task only while there are commands, started eagerly, so that a
         # chunk the edge takes at once is handed over before the model's event returns.
         self._down_draining = True
-        self._downlink = _run_eagerly(self._downlink_run(), "voicewire-bridge-downlink")
+        self._downlink = eager_task(self._downlink_run(), name="voicewire-bridge-downlink")
 
     def _model_drop(self, reason: str, model_nbytes: int) -> None:
         self._model_dropped[reason] += model_nbytes

@@ -2,8 +2,8 @@
 
 The edge owns one bidirectional media stream. Its ``events()`` iterator reads each frame, parses
 it with the strict parser of :mod:`voicewire_twilio.protocol` and turns it into the bridge's inbound
-events; a writer task drains a bounded outbound queue, keeping audio to whole 20 ms frames and
-naming marks. Bad input never ends the call: it becomes an ``EdgeError`` and the edge reads on.
+events; a writer task, started when there is something to send, drains a bounded outbound queue,
+keeping audio to whole 20 ms frames and naming marks. Bad input never ends the call: it becomes an ``EdgeError`` and the edge reads on.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from voicewire.audio.formats import MULAW_8K, AudioFormat
+from voicewire.bridge import eager_task
 from voicewire.bridge.edge import (
     CallerAudio,
     CallStarted,
@@ -248,7 +249,7 @@ class TwilioEdge:
         self._warnings = 0
         self._stats: dict[str, int] = dict.fromkeys(attrs.fields_dict(TwilioEdgeStats), 0)
         self._started = asyncio.Event()
-        self._out_changed = asyncio.Event()
+        self._writing = False  # a writer task is on its way, or sending
         self._space = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._log = _CallLog(logger, self)
@@ -316,7 +317,6 @@ class TwilioEdge:
         if self._iterated:
             raise TransportStateError("TwilioEdge.events() can be iterated only once")
         self._iterated = True
-        self._ensure_writer()
         return self._read()
 
     # -----------------------------------------------------------------------------------------
@@ -331,7 +331,6 @@ class TwilioEdge:
         if self._finished():
             self._count("audio_bytes_after_close", size)
             return
-        self._ensure_writer()
         if self._out_bytes > 0 and self._out_bytes + size > self._buffer_limit:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._send_timeout
@@ -349,7 +348,7 @@ class TwilioEdge:
         self._overflowing = False
         self._out.append(_Audio(bytes(data)))
         self._out_bytes += size
-        self._out_changed.set()
+        self._kick()
 
     async def acknowledge_when_played(self, token: str) -> None:
         """Send a mark after the audio queued so far; report ``token`` when Twilio echoes it."""
@@ -357,15 +356,13 @@ class TwilioEdge:
             raise TypeError(f"token must be a str, got {type(token).__name__}")
         if self._finished():
             return
-        self._ensure_writer()
         self._out.append(_MarkRequest(token))
-        self._out_changed.set()
+        self._kick()
 
     async def clear(self) -> None:
         """Drop all queued audio (here and at Twilio) and make outstanding marks stale."""
         if self._finished():
             return
-        self._ensure_writer()
         self._epoch += 1
         dropped_tokens = list(self._deferred)
         self._deferred.clear()
@@ -389,7 +386,7 @@ class TwilioEdge:
             self._count("marks_cleared")
             self._push(PlaybackAcknowledged(token=token))
         self._out.append(_ClearRequest())
-        self._out_changed.set()
+        self._kick()
 
     async def close(self, reason: str | None = None) -> None:
         """Close the media connection and stop the edge's tasks. Idempotent."""
@@ -416,13 +413,13 @@ class TwilioEdge:
         # A method, not a property: the answer changes across awaits, which narrowing ignores.
         return self._closed or self._send_failed or self._reader_done
 
-    def _ensure_writer(self) -> None:
-        if self._closed:
+    def _kick(self) -> None:
+        # The writer exists only while there is something to send, and starts eagerly: media
+        # the socket takes at once is written before play() returns (see voicewire.bridge.tasks).
+        if self._writing or self._finished() or not self._started.is_set():
             return
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(
-                self._write(), name="voicewire-twilio-edge-writer"
-            )
+        self._writing = True
+        self._writer = eager_task(self._write(), name="voicewire-twilio-edge-writer")
 
     def _count(self, name: str, amount: int = 1) -> None:
         self._stats[name] += amount
@@ -482,7 +479,6 @@ class TwilioEdge:
                 self._push(CallStopped(reason="connection_closed"))
             self._reader_done = True
             self._space.set()
-            self._out_changed.set()
         while inbox:
             yield inbox.popleft()
 
@@ -564,6 +560,7 @@ class TwilioEdge:
             )
         )
         self._started.set()
+        self._kick()
 
     def _on_mark(self, name: str) -> None:
         state = self._namer.classify(name)
@@ -586,15 +583,12 @@ class TwilioEdge:
 
     async def _write(self) -> None:
         try:
-            await self._started.wait()
             while not self._finished():
                 if not self._out:
                     if self._framer.pending or self._deferred:
                         await self._flush_tail(self._epoch)
                         continue
-                    self._out_changed.clear()
-                    await self._out_changed.wait()
-                    continue
+                    return
                 item = self._out.popleft()
                 if isinstance(item, _Audio):
                     data = item.data
@@ -616,6 +610,8 @@ class TwilioEdge:
             self._send_failed = True
             self._log.debug("the media connection refused a send; outbound stopped")
             self._space.set()
+        finally:
+            self._writing = False
 
     def _sid(self) -> str:
         sid = self._stream_sid
