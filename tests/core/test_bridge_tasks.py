@@ -1,4 +1,4 @@
-"""eager_task: runs at once on Python >= 3.12, at the next turn of the loop before."""
+"""eager_task (at once on Python >= 3.12, at the next turn of the loop before) and Drain."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from voicewire.bridge import eager_task
+from voicewire.bridge import Drain, eager_task
 
 EAGER = sys.version_info >= (3, 12)
 
@@ -66,3 +66,74 @@ def test_needs_a_running_loop() -> None:
     with pytest.raises(RuntimeError):
         eager_task(coro)
     coro.close()
+
+
+def busy(drain: Drain) -> bool:
+    # Calls, not the properties: mypy would keep an earlier assert's narrowing across kick().
+    return drain.running
+
+
+def task_of(drain: Drain) -> asyncio.Task[None] | None:
+    return drain.task
+
+
+async def test_drain_runs_one_task_at_a_time_until_the_queue_is_empty() -> None:
+    queue: list[int] = []
+    done: list[int] = []
+    gate = asyncio.Event()
+    tasks_started = 0
+
+    async def work() -> None:
+        nonlocal tasks_started
+        tasks_started += 1
+        while queue:
+            item = queue.pop(0)
+            if item == 2:
+                await gate.wait()  # a send that has to wait
+            done.append(item)
+
+    drain = Drain(work, name="vw-test-drain")
+    assert drain.task is None
+    assert not busy(drain)
+    queue.append(1)
+    drain.kick()
+    if EAGER:
+        assert done == [1]
+        assert not busy(drain)
+    await asyncio.sleep(0)
+    assert done == [1]
+    queue.append(2)
+    drain.kick()
+    queue.append(3)
+    drain.kick()  # the task at work finds it
+    await asyncio.sleep(0)
+    assert busy(drain)
+    assert done == [1]
+    gate.set()
+    task = task_of(drain)
+    assert task is not None
+    await task
+    assert done == [1, 2, 3]
+    assert tasks_started == 2
+    assert not busy(drain)
+    assert "vw-test-drain" in repr(drain)
+
+
+async def test_drain_stop_cancels_the_task_at_work() -> None:
+    never = asyncio.Event()
+    queue = [1]
+
+    async def work() -> None:
+        while queue:
+            await never.wait()
+
+    drain = Drain(work, name="vw-test-drain")
+    drain.kick()
+    await asyncio.sleep(0)
+    assert busy(drain)
+    await drain.stop()
+    task = drain.task
+    assert task is not None
+    assert task.cancelled()
+    assert not busy(drain)
+    await drain.stop()  # idempotent

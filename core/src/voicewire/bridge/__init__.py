@@ -43,7 +43,7 @@ from voicewire.bridge.protocol import (
     PlaybackTracker,
     truncation_points,
 )
-from voicewire.bridge.tasks import eager_task
+from voicewire.bridge.tasks import Drain, eager_task
 
 __all__ = [
     "CALLER_DROP_REASONS",
@@ -60,6 +60,7 @@ __all__ = [
     "CallStarted",
     "CallStopped",
     "CallerAudio",
+    "Drain",
     "Dtmf",
     "EdgeCapabilities",
     "EdgeError",

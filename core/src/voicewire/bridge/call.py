@@ -46,7 +46,7 @@ from voicewire.bridge.model import BridgeableModel
 from voicewire.bridge.padding import DEFAULT_INACTIVITY_TIMEOUT_MS
 from voicewire.bridge.playback import DEFAULT_HEARD_MARGIN_MS
 from voicewire.bridge.protocol import BridgeCounters, BridgeProtocol, InterruptionPlan
-from voicewire.bridge.tasks import eager_task
+from voicewire.bridge.tasks import Drain
 from voicewire.config import SessionConfig
 from voicewire.errors import AudioFormatError, ConfigError, TransportStateError
 from voicewire.events import (
@@ -391,8 +391,12 @@ class CallBridge(TransportBase):
         self._stop = asyncio.Event()
         self._connect_task: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._uplink: asyncio.Task[None] | None = None
-        self._downlink: asyncio.Task[None] | None = None
+        # Tasks only while there is something to send, started eagerly (voicewire.bridge.tasks):
+        # a send that need not wait is done before the handler that queued it returns. When the
+        # model makes the uplink wait, the chunks that arrive meanwhile queue behind it (the
+        # oldest dropped past the bound) while the edge goes on being read.
+        self._uplink = Drain(self._send_up, name="voicewire-bridge-uplink")
+        self._downlink = Drain(self._carry_out_commands, name="voicewire-bridge-downlink")
         self._playing = False  # the downlink is inside edge.play()
         self._abandon_play = False  # ...and a barge-in cancelled it there
         self._timer: asyncio.TimerHandle | None = None
@@ -414,9 +418,7 @@ class CallBridge(TransportBase):
 
         # queues
         self._down: deque[_Down] = deque()
-        self._down_draining = False  # a downlink task is on its way, or busy
         self._up: deque[_Up] = deque()
-        self._up_draining = False  # an uplink task is on its way, or sending
         self._up_inflight: _Up | None = None
         self._up_pending_model = 0  # model-format bytes queued (deque only): the bound
         self._up_pending_edge = 0  # edge-format bytes queued or in flight: the accounting
@@ -709,9 +711,9 @@ class CallBridge(TransportBase):
             self._model.on(channel, listener)
             self._model_listeners.append((channel, listener))
         if self._up:
-            self._drain_up()
+            self._uplink.kick()
         if self._down:
-            self._drain_down()
+            self._downlink.kick()
 
     async def _connect_for_call(self, options: ConnectOptions) -> None:
         try:
@@ -1031,11 +1033,12 @@ class CallBridge(TransportBase):
                 elif isinstance(command, _Interrupt):
                     kept.append(command)
             self._down = kept
-            if self._playing and not self._abandon_play and self._downlink is not None:
+            downlink = self._downlink.task
+            if self._playing and not self._abandon_play and downlink is not None:
                 # A play waiting for room in a full edge buffer would land after the clear: the
                 # downlink is cancelled inside it, takes that one cancellation and goes on.
                 self._abandon_play = True
-                self._downlink.cancel()
+                downlink.cancel()
             self._flush_output(play=False)
         command = _Interrupt(plan)
         self._down_push(command)
@@ -1095,17 +1098,8 @@ class CallBridge(TransportBase):
             self._up_pending_model -= len(old.data)
             self._up_pending_edge -= old.edge_nbytes
             self._caller_drop("overflow", old.edge_nbytes)
-        if self._started and not self._up_draining:
-            self._drain_up()
-
-    def _drain_up(self) -> None:
-        # An uplink task exists only while there is caller audio to send: it starts with the
-        # first chunk and ends when the queue is empty. Started eagerly, it usually sends the
-        # chunk before this returns; when the model makes it wait, the chunks that arrive
-        # meanwhile queue behind it (and the oldest are dropped past the bound), while the
-        # edge goes on being read.
-        self._up_draining = True
-        self._uplink = eager_task(self._uplink_run(), name="voicewire-bridge-uplink")
+        if self._started:
+            self._uplink.kick()
 
     def _caller_drop(self, reason: str, edge_nbytes: int) -> None:
         self._caller_dropped[reason] += edge_nbytes
@@ -1125,46 +1119,41 @@ class CallBridge(TransportBase):
             code=f"caller_audio_{reason}",
         )
 
-    async def _uplink_run(self) -> None:
-        try:
-            up = self._up
-            while up:
-                item = self._up_inflight = up.popleft()
-                self._up_pending_model -= len(item.data)
-                status = self._model.status
-                if status not in _ACTIVE:
-                    self._up_inflight = None
-                    self._up_pending_edge -= item.edge_nbytes
-                    self._caller_drop("model_unavailable", item.edge_nbytes)
-                    continue
-                if not item.data and not item.commit:
-                    # The resampler is filling up; the audio is inside it, not lost.
-                    self._up_inflight = None
-                    self._up_pending_edge -= item.edge_nbytes
-                    self._caller_sent += item.edge_nbytes
-                    continue
-                try:
-                    await self._model.send_audio(item.data, commit=item.commit)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self._up_inflight = None
-                    self._up_pending_edge -= item.edge_nbytes
-                    if "send_failed" not in self._reported_drop:
-                        logger.debug("bridge: model.send_audio raised", exc_info=exc)
-                    self._caller_drop("send_failed", item.edge_nbytes)
-                    continue
+    async def _send_up(self) -> None:
+        up = self._up
+        while up:
+            item = self._up_inflight = up.popleft()
+            self._up_pending_model -= len(item.data)
+            status = self._model.status
+            if status not in _ACTIVE:
+                self._up_inflight = None
+                self._up_pending_edge -= item.edge_nbytes
+                self._caller_drop("model_unavailable", item.edge_nbytes)
+                continue
+            if not item.data and not item.commit:
+                # The resampler is filling up; the audio is inside it, not lost.
                 self._up_inflight = None
                 self._up_pending_edge -= item.edge_nbytes
                 self._caller_sent += item.edge_nbytes
-                if item.data:
-                    self._model_input_chunks += 1
-                    self._model_input_bytes += len(item.data)
-                self._reported_drop.difference_update(
-                    ("overflow", "model_unavailable", "send_failed")
-                )
-        finally:
-            self._up_draining = False
+                continue
+            try:
+                await self._model.send_audio(item.data, commit=item.commit)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._up_inflight = None
+                self._up_pending_edge -= item.edge_nbytes
+                if "send_failed" not in self._reported_drop:
+                    logger.debug("bridge: model.send_audio raised", exc_info=exc)
+                self._caller_drop("send_failed", item.edge_nbytes)
+                continue
+            self._up_inflight = None
+            self._up_pending_edge -= item.edge_nbytes
+            self._caller_sent += item.edge_nbytes
+            if item.data:
+                self._model_input_chunks += 1
+                self._model_input_bytes += len(item.data)
+            self._reported_drop.difference_update(("overflow", "model_unavailable", "send_failed"))
 
     # -- downlink: model -> edge ----------------------------------------------------------------
 
@@ -1172,14 +1161,8 @@ class CallBridge(TransportBase):
         self._down.append(command)
         if isinstance(command, _Play):
             self._model_pending += command.model_nbytes
-        if self._started and not self._down_draining:
-            self._drain_down()
-
-    def _drain_down(self) -> None:
-        # Like the uplink: a task only while there are commands, started eagerly, so that a
-        # chunk the edge takes at once is handed over before the model's event returns.
-        self._down_draining = True
-        self._downlink = eager_task(self._downlink_run(), name="voicewire-bridge-downlink")
+        if self._started:
+            self._downlink.kick()
 
     def _model_drop(self, reason: str, model_nbytes: int) -> None:
         self._model_dropped[reason] += model_nbytes
@@ -1191,18 +1174,15 @@ class CallBridge(TransportBase):
                 code="model_audio_malformed",
             )
 
-    async def _downlink_run(self) -> None:
-        try:
-            while self._down:
-                command = self._down.popleft()
-                if isinstance(command, _Play):
-                    await self._play(command)
-                elif isinstance(command, _Ack):
-                    await self._edge_command("acknowledge_when_played", command.token)
-                else:
-                    await self._carry_out(command)
-        finally:
-            self._down_draining = False
+    async def _carry_out_commands(self) -> None:
+        while self._down:
+            command = self._down.popleft()
+            if isinstance(command, _Play):
+                await self._play(command)
+            elif isinstance(command, _Ack):
+                await self._edge_command("acknowledge_when_played", command.token)
+            else:
+                await self._carry_out(command)
 
     async def _play(self, command: _Play) -> None:
         data = command.data
@@ -1348,10 +1328,8 @@ class CallBridge(TransportBase):
                 logger.warning("bridge: the edge's events() did not end after close(); cancelled")
                 reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
-        workers = [t for t in (self._uplink, self._downlink) if t is not None]
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await self._uplink.stop()
+        await self._downlink.stop()
         self._account_leftovers()
         self._emit_call_stop(reason)
         for channel, listener in self._model_listeners:

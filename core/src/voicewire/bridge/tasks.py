@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["eager_task"]
+__all__ = ["Drain", "eager_task"]
 
 _T = TypeVar("_T")
 
@@ -44,3 +44,60 @@ def eager_task(coro: Coroutine[Any, Any, _T], *, name: str | None = None) -> asy
     if sys.version_info >= (3, 12):
         return asyncio.Task(coro, loop=loop, name=name, eager_start=True)
     return loop.create_task(coro, name=name)
+
+
+class Drain:
+    """One task at a time that works through a queue while it has work, started on demand.
+
+    ``kick()`` after putting work in the queue: if no task is at it, one starts (eagerly, see
+    :func:`eager_task`) and runs ``work()``, which should return once the queue is empty. Work
+    added while the task runs is for that task to find, so ``work()`` loops until the queue is
+    empty. Used by the call bridge for its uplink and downlink and by the Twilio edge for its
+    writer; any edge can use it for its own.
+
+    Args:
+        work: The coroutine function that empties the queue.
+        name: The name of the tasks.
+    """
+
+    __slots__ = ("_name", "_running", "_task", "_work")
+
+    def __init__(self, work: Callable[[], Coroutine[Any, Any, None]], *, name: str) -> None:
+        self._work = work
+        self._name = name
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Drain {self._name} running={self._running}>"
+
+    @property
+    def running(self) -> bool:
+        """A task is at it (possibly not started yet before Python 3.12)."""
+        return self._running
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The latest task, finished or not; ``None`` before the first ``kick()``."""
+        return self._task
+
+    def kick(self) -> None:
+        """Start a task unless one is already at it."""
+        if self._running:
+            return
+        # Set before the task exists: an eager task may finish inside eager_task() itself.
+        self._running = True
+        self._task = eager_task(self._run(), name=self._name)
+
+    async def _run(self) -> None:
+        try:
+            await self._work()
+        finally:
+            self._running = False
+
+    async def stop(self) -> None:
+        """Cancel the task, if one is at it, and wait for it to end."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from voicewire.audio.formats import MULAW_8K, AudioFormat
-from voicewire.bridge import eager_task
+from voicewire.bridge import Drain
 from voicewire.bridge.edge import (
     CallerAudio,
     CallStarted,
@@ -249,9 +249,10 @@ class TwilioEdge:
         self._warnings = 0
         self._stats: dict[str, int] = dict.fromkeys(attrs.fields_dict(TwilioEdgeStats), 0)
         self._started = asyncio.Event()
-        self._writing = False  # a writer task is on its way, or sending
         self._space = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        # A writer task only while there is something to send, started eagerly: media the
+        # socket takes at once is written before play() returns.
+        self._writer = Drain(self._write, name="voicewire-twilio-edge-writer")
         self._log = _CallLog(logger, self)
 
     def __repr__(self) -> str:
@@ -393,11 +394,7 @@ class TwilioEdge:
         if self._closed:
             return
         self._closed = True
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+        await self._writer.stop()
         try:
             # This also ends the events() iterator: the adapter's close unblocks receive_frame.
             await self._socket.close(1000, reason or "")
@@ -414,12 +411,8 @@ class TwilioEdge:
         return self._closed or self._send_failed or self._reader_done
 
     def _kick(self) -> None:
-        # The writer exists only while there is something to send, and starts eagerly: media
-        # the socket takes at once is written before play() returns (see voicewire.bridge.tasks).
-        if self._writing or self._finished() or not self._started.is_set():
-            return
-        self._writing = True
-        self._writer = eager_task(self._write(), name="voicewire-twilio-edge-writer")
+        if self._started.is_set() and not self._finished():
+            self._writer.kick()
 
     def _count(self, name: str, amount: int = 1) -> None:
         self._stats[name] += amount
@@ -610,8 +603,6 @@ class TwilioEdge:
             self._send_failed = True
             self._log.debug("the media connection refused a send; outbound stopped")
             self._space.set()
-        finally:
-            self._writing = False
 
     def _sid(self) -> str:
         sid = self._stream_sid
