@@ -31,7 +31,8 @@ def _sid_json(stream_sid: str) -> str:
     return _json_string(stream_sid)
 
 
-def _checked_sid(stream_sid: str) -> str:
+def _sid_field(stream_sid: str) -> str:
+    # The sid, checked, as the JSON string that goes into the message.
     if not isinstance(stream_sid, str):
         raise TypeError(f"stream_sid must be a str, got {type(stream_sid).__name__}")
     return _sid_json(stream_sid)
@@ -53,7 +54,7 @@ def media_message(stream_sid: str, payload: bytes | bytearray | memoryview) -> s
         TypeError: ``payload`` is not bytes-like (a base64 ``str`` is refused: decode it first,
             or it would be encoded twice and play as noise).
     """
-    sid = _checked_sid(stream_sid)
+    sid = _sid_field(stream_sid)
     checked: object = payload  # typed bytes, but base64 text is the likely mistake
     if isinstance(checked, str):
         raise TypeError("payload must be raw audio bytes, got str (decode base64 first)")
@@ -85,7 +86,7 @@ def mark_message(stream_sid: str, name: str) -> str:
             :data:`MAX_MARK_NAME_LENGTH` or not valid Unicode.
         TypeError: ``name`` is not a str.
     """
-    sid = _checked_sid(stream_sid)
+    sid = _sid_field(stream_sid)
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     problem = mark_name_problem(name)
@@ -106,4 +107,4 @@ def clear_message(stream_sid: str) -> str:
     Raises:
         TwilioBuildError: ``stream_sid`` is empty or malformed.
     """
-    return '{"event":"clear","streamSid":' + _checked_sid(stream_sid) + "}"
+    return '{"event":"clear","streamSid":' + _sid_field(stream_sid) + "}"

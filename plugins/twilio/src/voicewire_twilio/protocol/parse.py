@@ -16,7 +16,6 @@ import base64
 import binascii
 import functools
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TypeGuard
 
@@ -56,9 +55,20 @@ INBOUND_EVENTS: tuple[str, ...] = ("connected", "start", "media", "mark", "dtmf"
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
 """The keys a ``dtmf`` message may carry."""
 
-# Counters are unsigned decimal strings on the wire. ``str.isdigit`` would let in "²" and "٣",
-# and 18 digits keep every value inside a signed 64-bit integer.
-_DIGITS = re.compile(r"[0-9]{1,18}")
+_MAX_COUNTER_DIGITS = 18  # every value fits a signed 64-bit integer
+
+
+def _counter_text(value: object) -> TypeGuard[str]:
+    # Counters are unsigned decimal strings on the wire. ``str.isdigit`` alone would let in
+    # "²" and "٣"; on ASCII text it means exactly 0-9.
+    return (
+        type(value) is str
+        and 0 < len(value) <= _MAX_COUNTER_DIGITS
+        and value.isascii()
+        and value.isdigit()
+    )
+
+
 _MAX_ECHO = 40
 _MAX_REASON = 200
 
@@ -204,7 +214,7 @@ class _Fields:
 
     def counter(self, key: str) -> int:
         value = self.text(key)
-        if not _DIGITS.fullmatch(value):
+        if not _counter_text(value):
             _fail(
                 "invalid_number",
                 f"{self.where(key)}: expected a string of 1 to 18 ASCII digits",
@@ -365,11 +375,6 @@ _PARSERS: dict[str, Callable[[_Fields], InboundMessage]] = {
     "dtmf": _dtmf,
     "stop": _stop,
 }
-
-
-def _counter_text(value: object) -> TypeGuard[str]:
-    # The same rule as _DIGITS, without the regex: isdigit() on ASCII text is exactly 0-9.
-    return type(value) is str and 0 < len(value) <= 18 and value.isascii() and value.isdigit()
 
 
 @functools.lru_cache(maxsize=256)
