@@ -29,6 +29,7 @@ targets (set for 100 calls). Nothing is asserted: it prints.
     python bench/bridge_load.py --calls 100 --seconds 30
     python bench/bridge_load.py --compare-trace      # the three trace modes, one run
     python bench/bridge_load.py --repeat 3           # alternating rounds, pooled
+    python bench/bridge_load.py --mark-floor         # and the floor plus one mark per message
 
 docs/performance.md explains every line of the table.
 """
@@ -150,6 +151,7 @@ class Setup:
     label: str
     floor: bool = False
     trace: str = "off"
+    marks: bool = False  # the floor relay, plus a Twilio mark per media message
 
 
 @dataclass
@@ -241,7 +243,8 @@ def _relay_command(
     env = {k: v for k, v in os.environ.items() if k != "VOICEWIRE_DISABLE_PLUGINS"}
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     if setup.floor:
-        return [sys.executable, str(RELAY), "--realtime-url", model_url], env
+        marks = ["--marks"] if setup.marks else []
+        return [sys.executable, str(RELAY), "--realtime-url", model_url, *marks], env
     serve_args = [
         "serve",
         "--host",
@@ -676,6 +679,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--compare-trace", action="store_true", help="run the bridge in all three trace modes"
     )
+    parser.add_argument(
+        "--mark-floor",
+        action="store_true",
+        help="also run the floor relay with a mark after each media message (column relay+marks)",
+    )
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before the window")
     parser.add_argument("--drain", type=float, default=2.5, help="seconds after it")
     parser.add_argument(
@@ -709,6 +717,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--pin needs two CPUs")
     modes = ("blocked", "off", "on") if args.compare_trace else (args.trace,)
     setups = [Setup("floor", floor=True)]
+    if args.mark_floor:
+        setups.append(Setup("relay+marks", floor=True, marks=True))
     setups += [Setup(f"bridge[{mode}]", trace=mode) for mode in modes]
     with open(args.log or os.devnull, "w", encoding="utf-8") as log:
         rounds: dict[Setup, list[Result]] = {setup: [] for setup in setups}

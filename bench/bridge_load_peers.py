@@ -38,6 +38,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from voicewire.allocator import warm_up
+
 MAGIC = b"\x7a\xf5\x7a\xf5"
 TAG_BYTES = 14
 FRAME_MS = 20
@@ -459,8 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.role == "caller":
         if args.first_call < 0 or args.first_call + args.calls > MAX_CALLS:
             parser.error(f"call numbers must stay below {MAX_CALLS}")
+        warm_up()  # as voicewire's CLI does: no mmap per received message
         data: object = asyncio.run(run_callers(args))
     else:
+        warm_up()
         data = asyncio.run(run_model(args))
     with open(args.out, "w", encoding="utf-8") as out:
         json.dump(data, out)

@@ -7,6 +7,10 @@ it forwards each caller ``media`` payload, as it arrives, as ``input_audio_buffe
 each model ``response.output_audio.delta`` as a Twilio ``media`` message, reusing the base64
 text both ways. Nothing else: no validation, no marks, no re-framing, no barge-in handling.
 
+With ``--marks`` it also sends a Twilio ``mark`` after each ``media`` message and takes the
+echoes back (a set of names outstanding): the least a relay does that learns from marks how far
+playback got, the second floor ``bridge_load.py --mark-floor`` measures.
+
 Run by ``bridge_load.py`` as its own process; prints ``listening on http://HOST:PORT`` first.
 """
 
@@ -45,13 +49,25 @@ NO_PROXY: dict[str, Any] = (
 )
 
 
-async def _to_caller(model: ClientConnection, caller: web.WebSocketResponse, sid: str) -> None:
+MARKS = web.AppKey("marks", bool)
+
+
+async def _to_caller(
+    model: ClientConnection, caller: web.WebSocketResponse, sid: str, marks: set[str] | None
+) -> None:
     prefix = '{"event":"media","streamSid":' + json.dumps(sid) + ',"media":{"payload":"'
+    mark_prefix = '{"event":"mark","streamSid":' + json.dumps(sid) + ',"mark":{"name":"'
+    sent = 0
     with contextlib.suppress(websockets.ConnectionClosed, ConnectionError):
         async for message in model:
             event = json.loads(message)
             if event.get("type") == "response.output_audio.delta":
                 await caller.send_str(prefix + event["delta"] + '"}}')
+                if marks is not None:
+                    sent += 1
+                    name = str(sent)
+                    marks.add(name)
+                    await caller.send_str(mark_prefix + name + '"}}')
 
 
 async def media_stream(request: web.Request) -> web.WebSocketResponse:
@@ -60,6 +76,7 @@ async def media_stream(request: web.Request) -> web.WebSocketResponse:
     await caller.prepare(request)
     model: ClientConnection | None = None
     pump: asyncio.Task[None] | None = None
+    marks: set[str] | None = set() if request.app[MARKS] else None
     try:
         async for message in caller:
             if message.type is not WSMsgType.TEXT:
@@ -69,10 +86,12 @@ async def media_stream(request: web.Request) -> web.WebSocketResponse:
             if kind == "media" and model is not None:
                 payload = event["media"]["payload"]
                 await model.send('{"type":"input_audio_buffer.append","audio":"' + payload + '"}')
+            elif kind == "mark" and marks is not None:
+                marks.discard(event["mark"]["name"])
             elif kind == "start":
                 model = await connect(request.app[MODEL_URL], max_size=None, **NO_PROXY)
                 await model.send(SESSION_UPDATE)
-                pump = asyncio.create_task(_to_caller(model, caller, event["streamSid"]))
+                pump = asyncio.create_task(_to_caller(model, caller, event["streamSid"], marks))
             elif kind == "stop":
                 break
     except (websockets.ConnectionClosed, ConnectionError):
@@ -88,10 +107,11 @@ async def media_stream(request: web.Request) -> web.WebSocketResponse:
     return caller
 
 
-async def serve(model_url: str) -> None:
+async def serve(model_url: str, *, marks: bool) -> None:
     """Listen on a free loopback port until SIGTERM."""
     app = web.Application()
     app[MODEL_URL] = model_url
+    app[MARKS] = marks
     app.router.add_get("/media-stream", media_stream)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
@@ -108,11 +128,16 @@ async def serve(model_url: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``--realtime-url URL``."""
+    """``--realtime-url URL [--marks]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--realtime-url", required=True)
+    parser.add_argument("--marks", action="store_true", help="a mark after each media message")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.realtime_url))
+    # The process set-up voicewire's CLI does (voicewire.allocator.warm_up), so that neither
+    # side pays glibc's mmap per received message: the floor stays free of voicewire imports.
+    block = bytearray(1 << 20)
+    del block
+    asyncio.run(serve(args.realtime_url, marks=args.marks))
     return 0
 
 

@@ -22,8 +22,8 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "audio.py": (["--seconds", "0.2"], ["pipeline", "us/chunk", "x real time"]),
     "openai_ws.py": (["--seconds", "0.3"], ["path", "rate", "unit"]),
     "bridge_load.py": (
-        ["--calls", "2", "--seconds", "1", "--warmup", "0.2", "--drain", "0.3"],
-        ["metric", "floor", "bridge[off]", "target", "verdict"],
+        ["--calls", "2", "--seconds", "1", "--warmup", "0.2", "--drain", "0.3", "--mark-floor"],
+        ["metric", "floor", "relay+marks", "bridge[off]", "target", "verdict"],
     ),
 }
 TIMEOUT = 90.0

@@ -137,3 +137,24 @@ async def test_drain_stop_cancels_the_task_at_work() -> None:
     assert task.cancelled()
     assert not busy(drain)
     await drain.stop()  # idempotent
+
+
+def test_a_drain_kicked_again_under_a_new_event_loop_uses_that_loop() -> None:
+    # The loop is looked up once, not per kick; a closed one is looked up again.
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def work() -> None:
+        loops.append(asyncio.get_running_loop())
+
+    drain = Drain(work, name="vw-test-drain")
+
+    async def kick_and_finish() -> None:
+        drain.kick()
+        task = drain.task
+        assert task is not None
+        await task
+
+    asyncio.run(kick_and_finish())
+    asyncio.run(kick_and_finish())
+    assert len(loops) == 2
+    assert loops[0] is not loops[1]

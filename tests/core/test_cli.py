@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 import voicewire
+import voicewire.cli
 from voicewire.cli import BUILTIN_COMMANDS, CliCommand, CommandError, build_parser, main
 from voicewire.errors import ConfigError
 from voicewire.hookspecs import hookimpl
@@ -253,3 +254,17 @@ def test_build_parser_with_explicit_commands_lists_them_in_help() -> None:
     text = parser.format_help()
     assert "plugins" in text
     assert "test-hello" not in text
+
+
+def test_every_asyncio_command_warms_the_allocator_first(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    global_manager: PluginManager,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(voicewire.cli, "warm_up", lambda: calls.append("warm"))
+    assert main(["plugins", "--json"]) == 0
+    assert calls == []  # a command without an event loop has no sockets to read
+    assert main(["call", "--url", "ws://127.0.0.1:1/media-stream", "--seconds", "0.1"]) != 0
+    assert calls == ["warm"]
+    capsys.readouterr()

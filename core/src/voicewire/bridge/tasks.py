@@ -40,7 +40,12 @@ def eager_task(coro: Coroutine[Any, Any, _T], *, name: str | None = None) -> asy
     Raises:
         RuntimeError: No event loop is running.
     """
-    loop = asyncio.get_running_loop()
+    return _start(asyncio.get_running_loop(), coro, name)
+
+
+def _start(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], name: str | None
+) -> asyncio.Task[_T]:
     if sys.version_info >= (3, 12):
         return asyncio.Task(coro, loop=loop, name=name, eager_start=True)
     return loop.create_task(coro, name=name)
@@ -60,13 +65,14 @@ class Drain:
         name: The name of the tasks.
     """
 
-    __slots__ = ("_name", "_running", "_task", "_work")
+    __slots__ = ("_loop", "_name", "_running", "_task", "_work")
 
     def __init__(self, work: Callable[[], Coroutine[Any, Any, None]], *, name: str) -> None:
         self._work = work
         self._name = name
         self._running = False
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"<Drain {self._name} running={self._running}>"
@@ -85,9 +91,14 @@ class Drain:
         """Start a task unless one is already at it."""
         if self._running:
             return
-        # Set before the task exists: an eager task may finish inside eager_task() itself.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            # Looked up once: before Python 3.12 each lookup costs a getpid() system call, and
+            # a kick comes with every frame.
+            loop = self._loop = asyncio.get_running_loop()
+        # Set before the task exists: an eager task may finish inside _start() itself.
         self._running = True
-        self._task = eager_task(self._run(), name=self._name)
+        self._task = _start(loop, self._run(), self._name)
 
     async def _run(self) -> None:
         try:

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Awaitable, Sequence
 from typing import NoReturn, TypeVar
 
+from voicewire.allocator import warm_up
 from voicewire.cli import call as _call
 from voicewire.cli import demo as _demo
 from voicewire.cli import fake_model as _fake_model
@@ -107,6 +108,8 @@ def build_parser(commands: Sequence[CliCommand] | None = None) -> argparse.Argum
 def _run(function: RunFunction, args: argparse.Namespace) -> RunResult:
     result = function(args)
     if inspect.isawaitable(result):
+        # Every asyncio command is a socket server or client for as long as it runs.
+        warm_up()
         return asyncio.run(_await(result))
     return result
 
