@@ -6,8 +6,8 @@ that size with ``mmap`` until its *mmap threshold* (128 KiB at start) has risen 
 rises only when a block above the threshold is freed whole. A shrunk receive buffer never is, so
 a process that happened not to free such a block at start-up pays ``mmap``, ``mremap`` and
 ``munmap`` (three system calls and a page fault) for every message it receives, for as long as it
-runs. Measured in ``voicewire serve`` at 40 calls: one such triple per ``recvfrom``, about 15 % of
-the process's CPU (docs/performance.md).
+runs. Seen in ``voicewire serve`` at 40 calls: one such triple per ``recvfrom``; with it gone (and
+one other per-frame system call) the bridge used 13 % less CPU per call (docs/performance.md).
 
 :func:`warm_up` frees one block of 1 MiB at start-up, which raises the threshold for good. Every
 asyncio command of the ``voicewire`` CLI calls it; an application that runs the bridge in its own
