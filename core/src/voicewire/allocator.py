@@ -24,7 +24,7 @@ _DEFAULT_SIZE = 1 << 20
 
 
 def warm_up(size: int = _DEFAULT_SIZE) -> None:
-    """Allocate and free one block of ``size`` bytes, so that glibc serves smaller ones from its heap.
+    """Allocate and free ``size`` bytes once, so that glibc serves smaller blocks from its heap.
 
     Harmless elsewhere: with another C library, or a threshold already higher, it allocates and
     frees a block and changes nothing. The heap may then keep up to twice ``size`` of free memory

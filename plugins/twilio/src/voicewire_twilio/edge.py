@@ -3,7 +3,8 @@
 The edge owns one bidirectional media stream. Its ``events()`` iterator reads each frame, parses
 it with the strict parser of :mod:`voicewire_twilio.protocol` and turns it into the bridge's inbound
 events; a writer task, started when there is something to send, drains a bounded outbound queue,
-keeping audio to whole 20 ms frames and naming marks. Bad input never ends the call: it becomes an ``EdgeError`` and the edge reads on.
+keeping audio to whole 20 ms frames and naming marks. Bad input never ends the call: it becomes an
+``EdgeError`` and the edge reads on.
 """
 
 from __future__ import annotations
