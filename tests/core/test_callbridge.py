@@ -396,6 +396,28 @@ async def test_inactivity_during_speech_inserts_silence(
 # --- call events -------------------------------------------------------------------------------
 
 
+def test_the_bridge_tells_an_edge_whether_raw_messages_are_wanted(rig: RigFactory) -> None:
+    r = rig()
+    assert not hasattr(r.edge, "raw_messages_wanted")  # optional: an edge without it works
+    r.edge.raw_messages_wanted = None  # type: ignore[attr-defined]
+    bridge = CallBridge(r.edge, r.model, plugin_observers=False)
+    wanted = r.edge.raw_messages_wanted  # type: ignore[attr-defined]
+    assert wanted() is False  # nobody listens on "*"
+
+    def listener(event: object) -> None:
+        pass
+
+    bridge.on("*", listener)
+    assert wanted() is True
+    bridge.off("*", listener)
+    assert wanted() is False
+    stream = bridge.events("audio")
+    assert wanted() is False  # an iterator of other channels does not want them
+    stream_all = bridge.events()
+    assert wanted() is True  # one of every channel does
+    del stream, stream_all
+
+
 async def test_call_start_dtmf_and_raw_messages_are_surfaced(rig: RigFactory) -> None:
     r = rig()
     r.start()

@@ -237,6 +237,26 @@ async def test_caller_audio_dtmf_and_stop(harness: Harness) -> None:
     assert "bytes>" in repr(chunks[0])  # audio never in a repr
 
 
+async def test_raw_messages_only_while_wanted(harness: Harness) -> None:
+    async with twilio_client(harness) as client:
+        rec = await harness.next_edge()
+        assert rec.edge.raw_messages_wanted is None  # the default: every frame's raw message
+        await rec.wait_count(CallStarted)
+        wanted = False
+        rec.edge.raw_messages_wanted = lambda: wanted
+        await client.media(audio(160))
+        await client.ws.send_str(client.dialect.dtmf("7"))
+        await rec.wait_count(Dtmf)
+        wanted = True
+        await client.media(audio(160, 1))
+        await rec.wait_count(CallerAudio, 2)
+    raws = [r.event.message["event"] for r in rec.of(RawEdgeMessage)]
+    assert raws == ["connected", "start", "media"]
+    # Typed events come either way, and audio is the same with or without its raw message.
+    assert [c.data for c in rec.of(CallerAudio)] == [audio(160), audio(160, 1)]
+    assert rec.of(Dtmf) == [Dtmf(digit="7")]
+
+
 async def test_connection_loss_yields_one_call_stopped(harness: Harness) -> None:
     async with twilio_client(harness):
         rec = await harness.next_edge()

@@ -25,6 +25,7 @@ from voicewire_twilio.protocol import (
     Start,
     Stop,
     TwilioProtocolError,
+    inbound_audio,
     load_json,
     parse_message,
     parse_object,
@@ -638,7 +639,14 @@ def test_fast_media_path_agrees_with_the_general_parser(
 ) -> None:
     """media frames take a quicker path; every frame must come out exactly as the general one."""
     obj = _without(MEDIA, path) if remove else _with(MEDIA, path, value)
-    assert _any_media(obj) == _general_media(obj)
+    general = _general_media(obj)
+    assert _any_media(obj) == general
+    # The edge's shortcut takes exactly the well-formed inbound frames of its own stream.
+    audio = inbound_audio(obj, STREAM)
+    if isinstance(general, Media) and general.track == "inbound" and general.stream_sid == STREAM:
+        assert audio == (general.payload, general.timestamp_ms)
+    else:
+        assert audio is None
 
 
 def test_the_fast_media_path_takes_the_common_frame() -> None:
@@ -646,3 +654,13 @@ def test_the_fast_media_path_takes_the_common_frame() -> None:
 
     assert _well_formed_media(MEDIA) == _general_media(MEDIA)
     assert _well_formed_media(_without(MEDIA, ("media", "timestamp"))) is not None
+
+
+def test_inbound_audio_takes_only_inbound_media_of_the_stream() -> None:
+    assert inbound_audio(MEDIA, STREAM) == (FRAME, 5)
+    assert inbound_audio(_without(MEDIA, ("media", "timestamp")), STREAM) == (FRAME, None)
+    assert inbound_audio(MEDIA, "MZ" + "0" * 32) is None  # another stream
+    assert inbound_audio(_with(MEDIA, ("media", "track"), "outbound"), STREAM) is None
+    for other in (CONNECTED, START, DTMF, MARK, STOP):
+        assert inbound_audio(other, STREAM) is None
+    assert inbound_audio({**MEDIA, "event": "dtmf"}, STREAM) is None

@@ -26,7 +26,7 @@ import types
 import typing
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
 import attrs
 
@@ -357,6 +357,7 @@ class CallBridge(TransportBase):
         self._edge = edge
         self._model = model
         self._edge_format = capabilities.audio_format
+        self._edge_frame_bytes = self._edge_format.bytes_per_frame
         self._model_format = model_audio_format or capabilities.audio_format
         self._max_pending = _check_pending_bound(max_pending_caller_audio_bytes)
         self._protocol = BridgeProtocol(
@@ -367,6 +368,7 @@ class CallBridge(TransportBase):
             playout_latency_ms=playout_latency_ms,
             inactivity_timeout_ms=inactivity_timeout_ms,
         )
+        self._padder = self._protocol.padder
         self._in_conv: AudioConverter | None = None
         self._out_conv: AudioConverter | None = None
         if self._model_format != self._edge_format:
@@ -378,6 +380,11 @@ class CallBridge(TransportBase):
 
         # The bridge decides barge-in from what the caller heard; the transport must not.
         model.automatic_barge_in = False
+        if hasattr(edge, "raw_messages_wanted"):
+            # The optional half of TelephonyEdge: no raw event per frame while nobody listens.
+            cast(Any, edge).raw_messages_wanted = functools.partial(
+                self._emitter.has_subscribers, WILDCARD
+            )
 
         # life cycle
         self._started = False
@@ -780,6 +787,10 @@ class CallBridge(TransportBase):
         try:
             events = self._edge.events()
             async for event in events:
+                if type(event) is CallerAudio:
+                    # Nearly every event is caller audio: it goes first, past the dispatch.
+                    self._caller_audio(event)
+                    continue
                 if isinstance(event, CallStopped):
                     reason = event.reason or "caller hung up"
                     self._emit_call_stop(reason)
@@ -871,10 +882,10 @@ class CallBridge(TransportBase):
         nbytes = len(data)
         self._caller_chunks += 1
         self._caller_bytes += nbytes
-        if nbytes % self._edge_format.bytes_per_frame:
+        if nbytes % self._edge_frame_bytes:
             self._caller_drop("malformed", nbytes)
             return
-        padder = self._protocol.padder
+        padder = self._padder
         try:
             silence = padder.audio(nbytes, event.timestamp_ms, self._now())
         except ValueError:
@@ -882,8 +893,9 @@ class CallBridge(TransportBase):
             silence = padder.audio(nbytes, None, self._now())
         if silence:
             self._up_push(self._to_model(silence), len(silence))
-        self._up_push(self._to_model(data), nbytes)
-        self._arm_inactivity()
+        self._up_push(data if self._in_conv is None else self._in_conv.convert(data), nbytes)
+        if padder.speech_active:
+            self._arm_inactivity()
 
     def _to_model(self, data: bytes) -> bytes:
         return data if self._in_conv is None else self._in_conv.convert(data)

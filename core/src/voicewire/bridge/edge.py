@@ -138,6 +138,11 @@ class TelephonyEdge(Protocol):
     ends. Commands may be called concurrently with the iteration. ``play`` applies back-pressure:
     it waits while the edge's bounded outbound buffer is full, and an edge that must drop instead
     counts the drop and yields an ``EdgeError`` saying so, never silently.
+
+    Optional: an edge with an attribute ``raw_messages_wanted`` (``Callable[[], bool] | None``)
+    has it set by :class:`~voicewire.bridge.CallBridge` to a function that says whether anything
+    listens on ``"*"`` at that moment; while it returns ``False`` the edge may skip building
+    ``RawEdgeMessage`` events, which nobody would see.
     """
 
     @property

@@ -103,6 +103,7 @@ class InputPadder:
         if not isinstance(input_format, AudioFormat):
             raise ConfigError("input_format", f"must be an AudioFormat, got {input_format!r}")
         self._format = input_format
+        self._bytes_per_ms = input_format.bytes_per_ms
         self._timeout = (
             None
             if inactivity_timeout_ms is None
@@ -176,7 +177,7 @@ class InputPadder:
             self._last_ts = None
         else:
             ts = _check_timestamp(timestamp_ms)
-            end = ts + self._format.duration_ms(nbytes)
+            end = ts + nbytes / self._bytes_per_ms
             if self._last_ts is not None and ts < self._last_ts:
                 # A clock that runs backwards cannot measure a gap; start again from here.
                 self._stats = attrs.evolve(
@@ -184,7 +185,7 @@ class InputPadder:
                 )
                 self._expected = end
             else:
-                if self._expected is not None:
+                if self._expected is not None and ts > self._expected:
                     fill = self._gap_fill(ts - self._expected)
                 # An overlapping chunk must not pull the expectation back and fake a gap later.
                 self._expected = end if self._expected is None else max(self._expected, end)
@@ -265,6 +266,8 @@ class InputPadder:
 
 
 def _check_timestamp(timestamp_ms: float) -> float:
+    if type(timestamp_ms) is int:
+        return float(timestamp_ms)  # what edges pass, fifty times a second per call
     if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, (int, float)):
         raise ValueError(f"timestamp_ms must be a number or None, got {timestamp_ms!r}")
     if not math.isfinite(timestamp_ms):

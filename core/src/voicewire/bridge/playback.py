@@ -56,6 +56,8 @@ def _check_now(now_ms: float) -> float:
     Raises:
         ValueError: ``now_ms`` is not a finite number.
     """
+    if type(now_ms) is float and math.isfinite(now_ms):
+        return now_ms  # the common case, first: every caller frame and model chunk passes here
     if isinstance(now_ms, bool) or not isinstance(now_ms, (int, float)):
         raise ValueError(f"now_ms must be a number, got {type(now_ms).__name__}")
     if not math.isfinite(now_ms):
@@ -69,6 +71,8 @@ def _check_nbytes(nbytes: int) -> int:
     Raises:
         ValueError: ``nbytes`` is not an int >= 0.
     """
+    if type(nbytes) is int and nbytes >= 0:
+        return nbytes
     if isinstance(nbytes, bool) or not isinstance(nbytes, int):
         raise ValueError(f"nbytes must be an int, got {type(nbytes).__name__}")
     if nbytes < 0:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -47,6 +47,7 @@ from voicewire_twilio.protocol import (
     Stop,
     TwilioProtocolError,
     clear_message,
+    inbound_audio,
     load_json,
     mark_message,
     media_message,
@@ -169,7 +170,8 @@ class TwilioEdge:
     stream's ``start.mediaFormat``.
 
     Inbound, ``events()`` yields, per frame: ``RawEdgeMessage(TwilioMessageEvent(...))`` for
-    every frame that is a JSON object, then the typed event (``CallStarted``, ``CallerAudio``,
+    every frame that is a JSON object (unless :attr:`raw_messages_wanted` says nobody wants
+    them), then the typed event (``CallStarted``, ``CallerAudio``,
     ``PlaybackAcknowledged``, ``Dtmf``, ``CallStopped``). Malformed JSON, an unknown event, bad
     base64, a binary frame, an oversized frame, a wrong ``streamSid`` and the like yield
     ``EdgeError(message, code)`` and the edge reads on. When the connection ends, a final
@@ -255,6 +257,12 @@ class TwilioEdge:
         # socket takes at once is written before play() returns.
         self._writer = Drain(self._write, name="voicewire-twilio-edge-writer")
         self._log = _CallLog(logger, self)
+        self.raw_messages_wanted: Callable[[], bool] | None = None
+        """Says whether anyone wants ``RawEdgeMessage`` events now; ``None``: always.
+
+        :class:`~voicewire.bridge.CallBridge` sets it to whether anything listens on ``"*"``,
+        so that a call nobody inspects does not build a raw event for every frame.
+        """
 
     def __repr__(self) -> str:
         return f"<TwilioEdge call={self._call_sid} stream={self._stream_sid} closed={self._closed}>"
@@ -488,7 +496,20 @@ class TwilioEdge:
         except TwilioProtocolError as exc:
             self._error(str(exc), exc.code)
             return
-        self._push(RawEdgeMessage(event=TwilioMessageEvent(message=obj)))
+        wanted = self.raw_messages_wanted
+        if wanted is None or wanted():
+            self._push(RawEdgeMessage(event=TwilioMessageEvent(message=obj)))
+        sid = self._stream_sid
+        if sid is not None:
+            # Fifty a second per call: the caller's audio skips the message object and dispatch.
+            audio = inbound_audio(obj, sid)
+            if audio is not None:
+                data = audio[0]
+                stats = self._stats
+                stats["media_received"] += 1
+                stats["audio_bytes_received"] += len(data)
+                self._inbox.append(CallerAudio(data=data, timestamp_ms=audio[1]))
+                return
         try:
             message = parse_object(obj)
         except TwilioProtocolError as exc:

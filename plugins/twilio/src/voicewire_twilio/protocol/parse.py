@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DTMF_DIGITS",
     "INBOUND_EVENTS",
+    "inbound_audio",
     "load_json",
     "parse_message",
     "parse_object",
@@ -383,11 +384,15 @@ def _good_sid(value: str) -> bool:
     return sid_problem(value) is None
 
 
-def _well_formed_media(obj: Mapping[str, Any]) -> Media | None:
-    """The common case of ``media`` (50 a second per call), checked without building errors.
+_MediaParts = tuple[str, str, str, str, str | None, bytes]
 
-    Returns ``None`` on anything unusual, and the general parser then names the problem, so the
-    two paths accept exactly the same frames.
+
+def _media_parts(obj: Mapping[str, Any]) -> _MediaParts | None:
+    """The checked fields of the common ``media`` message, or ``None`` on anything unusual.
+
+    Returns (sequenceNumber, streamSid, track, chunk, timestamp, decoded payload); the general
+    parser names the problem of a frame refused here, so both paths accept exactly the same
+    frames.
     """
     media = obj.get("media")
     if type(media) is not dict:
@@ -412,6 +417,15 @@ def _well_formed_media(obj: Mapping[str, Any]) -> Media | None:
         audio = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         return None
+    return sequence, sid, track, chunk, timestamp, audio
+
+
+def _well_formed_media(obj: Mapping[str, Any]) -> Media | None:
+    # The common case of ``media`` (50 a second per call), checked without building errors.
+    parts = _media_parts(obj)
+    if parts is None:
+        return None
+    sequence, sid, track, chunk, timestamp, audio = parts
     return Media(
         sequence_number=int(sequence),
         stream_sid=sid,
@@ -420,6 +434,30 @@ def _well_formed_media(obj: Mapping[str, Any]) -> Media | None:
         timestamp_ms=None if timestamp is None else int(timestamp),
         payload=audio,
     )
+
+
+def inbound_audio(obj: Mapping[str, Any], stream_sid: str) -> tuple[bytes, int | None] | None:
+    """The audio and timestamp of a well-formed inbound ``media`` message of ``stream_sid``.
+
+    The per-frame shortcut of an edge, fifty times a second per call: it builds no message
+    object. It answers ``None`` for anything else (another event, stream or track, or any
+    fault), and :func:`parse_object` then interprets or refuses the frame; a frame accepted
+    here is one :func:`parse_object` turns into an equal :class:`Media`.
+
+    Args:
+        obj: A decoded frame, e.g. from :func:`load_json`.
+        stream_sid: The ``streamSid`` of the stream's ``start``.
+
+    Returns:
+        ``(payload, timestamp_ms)``, the payload base64-decoded, or ``None``.
+    """
+    if obj.get("event") != "media" or type(obj) is not dict:
+        return None
+    parts = _media_parts(obj)
+    if parts is None or parts[1] != stream_sid or parts[2] != "inbound":
+        return None
+    timestamp = parts[4]
+    return parts[5], None if timestamp is None else int(timestamp)
 
 
 def parse_object(obj: object) -> InboundMessage:
