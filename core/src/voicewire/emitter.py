@@ -374,7 +374,10 @@ class EventEmitter:
         """
         if self._listeners.get(channel):
             return True
-        return any(stream.accepts(channel) for stream in self._streams.values())
+        # Asked once per frame by a bridge: the empty case must not start an iteration.
+        return bool(self._streams) and any(
+            stream.accepts(channel) for stream in self._streams.values()
+        )
 
     def _add(self, channel: str, listener: Listener, *, once: bool) -> None:
         if not callable(listener):

@@ -168,28 +168,28 @@ class AiohttpMediaSocket:
             if self._refused or self._ws.closed:
                 return None
             msg = await self._ws.receive()
-            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-                return None
-            if msg.type == WSMsgType.ERROR:
-                return self._refuse_error(msg.data)
-            if msg.type in (WSMsgType.PING, WSMsgType.PONG):
-                continue  # autoping is on; these only surface when a caller turned it off
-            if self._rate_limit is not None and not self._rate_limit.allow(self._clock()):
-                self._refused = True
-                await self._ws.close(code=CLOSE_POLICY_VIOLATION, message=b"message rate limit")
-                raise MediaSocketError(
-                    "the peer exceeded the message-rate limit; closed with 1008",
-                    code="rate_limited",
-                )
-            if msg.type == WSMsgType.TEXT:
-                text: str = msg.data
-                return text
-            if msg.type == WSMsgType.BINARY:
-                data: bytes = msg.data
+            kind = msg.type
+            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                # Data frames first: all but a handful of a call's frames are text.
+                limit = self._rate_limit
+                if limit is not None and not limit.allow(self._clock()):
+                    self._refused = True
+                    await self._ws.close(code=CLOSE_POLICY_VIOLATION, message=b"message rate limit")
+                    raise MediaSocketError(
+                        "the peer exceeded the message-rate limit; closed with 1008",
+                        code="rate_limited",
+                    )
+                data: str | bytes = msg.data
                 return data
+            if kind in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return None
+            if kind == WSMsgType.ERROR:
+                return self._refuse_error(msg.data)
+            if kind in (WSMsgType.PING, WSMsgType.PONG):
+                continue  # autoping is on; these only surface when a caller turned it off
             # CONTINUATION frames are reassembled by aiohttp; anything else is unexpected.
             raise MediaSocketError(
-                f"unexpected WebSocket frame type {msg.type!r}", code="websocket_error"
+                f"unexpected WebSocket frame type {kind!r}", code="websocket_error"
             )
 
     def _refuse_error(self, error: object) -> NoReturn:

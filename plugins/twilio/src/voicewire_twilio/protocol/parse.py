@@ -148,8 +148,13 @@ def load_json(text: str | bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[
         except UnicodeDecodeError as exc:
             _fail("invalid_utf8", f"frame is not valid UTF-8 (byte {exc.start})")
     elif isinstance(text, str):
-        # Every character is at least one UTF-8 byte, so a long str is too large without encoding.
-        size = len(text) if len(text) > max_bytes else len(text.encode("utf-8", "surrogatepass"))
+        # A character takes one to four UTF-8 bytes: only a length between the two bounds needs
+        # the encoding to tell (a media frame is far below, a flood far above).
+        length = len(text)
+        if length > max_bytes or length * 4 <= max_bytes:
+            size = length
+        else:
+            size = len(text.encode("utf-8", "surrogatepass"))
         if size > max_bytes:
             _fail("message_too_large", f"frame of {size} bytes exceeds {max_bytes} bytes")
         decoded = text
