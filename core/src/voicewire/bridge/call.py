@@ -893,7 +893,7 @@ class CallBridge(TransportBase):
             silence = padder.audio(nbytes, None, self._now())
         if silence:
             self._up_push(self._to_model(silence), len(silence))
-        self._up_push(data if self._in_conv is None else self._in_conv.convert(data), nbytes)
+        self._up_push(self._to_model(data), nbytes)
         if padder.speech_active:
             self._arm_inactivity()
 

@@ -456,7 +456,7 @@ def inbound_audio(obj: Mapping[str, Any], stream_sid: str) -> tuple[bytes, int |
     Returns:
         ``(payload, timestamp_ms)``, the payload base64-decoded, or ``None``.
     """
-    if obj.get("event") != "media" or type(obj) is not dict:
+    if type(obj) is not dict or obj.get("event") != "media":
         return None
     parts = _media_parts(obj)
     if parts is None or parts[1] != stream_sid or parts[2] != "inbound":
