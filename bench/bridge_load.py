@@ -113,9 +113,15 @@ def _stop(proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process (all its threads), from ``/proc/PID/stat``."""
+    user, system = cpu_split(pid)
+    return user + system
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process (all its threads), from ``/proc/PID/stat``."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def machine_busy_seconds() -> float:
@@ -162,6 +168,7 @@ class Result:
     calls: int
     window_s: float
     cpu_s: float = 0.0
+    cpu_system_s: float = 0.0
     model_cpu_s: float = 0.0
     callers_cpu_s: float = 0.0
     other_cpu_s: float = 0.0
@@ -208,6 +215,7 @@ def merge(rounds: list[Result]) -> Result:
     additive = [
         "window_s",
         "cpu_s",
+        "cpu_system_s",
         "model_cpu_s",
         "callers_cpu_s",
         "other_cpu_s",
@@ -377,16 +385,17 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
                 proc.stdin.close()
 
             _sleep_until(w0)
-            cpu0, model0 = cpu_seconds(relay.pid), cpu_seconds(model.pid)
+            (user0, system0), model0 = cpu_split(relay.pid), cpu_seconds(model.pid)
             callers0 = sum(cpu_seconds(proc.pid) for proc in callers)
             busy0 = machine_busy_seconds()
             _sleep_until(w1)
-            cpu1, model1 = cpu_seconds(relay.pid), cpu_seconds(model.pid)
+            (user1, system1), model1 = cpu_split(relay.pid), cpu_seconds(model.pid)
             callers1 = sum(cpu_seconds(proc.pid) for proc in callers)
             busy1 = machine_busy_seconds()
             result.rss_end_kib = memory_kib(relay.pid, "VmRSS")
             result.rss_per_call_kib = (result.rss_end_kib - result.rss_idle_kib) / args.calls
-            result.cpu_s = cpu1 - cpu0
+            result.cpu_system_s = system1 - system0
+            result.cpu_s = user1 - user0 + result.cpu_system_s
             result.model_cpu_s = model1 - model0
             result.callers_cpu_s = callers1 - callers0
             result.other_cpu_s = max(
@@ -559,6 +568,11 @@ def _rows() -> list[Row]:
             lambda b, f: b <= 1.1 * f,
         ),
         Row("relay CPU, % of one core", lambda r: 100 * r.cpu_s / r.window_s, "{:.0f}"),
+        Row(
+            "relay CPU in the kernel, %",
+            lambda r: 100 * r.cpu_system_s / r.cpu_s if r.cpu_s else 0.0,
+            "{:.0f}",
+        ),
         Row(
             "peak RSS, VmHWM (MiB)",
             lambda r: r.hwm_kib / 1024,
