@@ -190,6 +190,46 @@ class FakeEdge:
         self.pulse()
 
 
+class NowaitEdge(FakeEdge):
+    """A :class:`FakeEdge` with the optional ``play_nowait``, refusing while ``play`` would wait.
+
+    ``clear_gate``, if given, makes ``clear`` wait for it (a provider slow to take the clear).
+    """
+
+    def __init__(
+        self, pulse: Pulse, *, clear_gate: asyncio.Event | None = None, **options: Any
+    ) -> None:
+        super().__init__(pulse, **options)
+        self.clear_gate = clear_gate
+        self.nowait_taken = 0
+        self.nowait_refused = 0
+        self.clears_waiting = 0
+
+    def play_nowait(self, data: bytes, token: str | None) -> bool:
+        if self.play_gate is not None and not self.play_gate.is_set():
+            self.nowait_refused += 1
+            return False
+        self.nowait_taken += 1
+        if data:
+            self.played += data
+            self.log.append(("play", bytes(data)))
+        if token is not None:
+            self.log.append(("ack", token))
+            self.outstanding.append(token)
+        self.pulse()
+        return True
+
+    async def clear(self) -> None:
+        if self.clear_gate is not None and not self.clear_gate.is_set():
+            self.clears_waiting += 1
+            self.pulse()
+            try:
+                await self.clear_gate.wait()
+            finally:
+                self.clears_waiting -= 1
+        await super().clear()
+
+
 # --- the model -----------------------------------------------------------------------------------
 
 
@@ -458,6 +498,30 @@ class RecordingObserver:
         return [args for n, args in self.calls if n == name]
 
 
+class NowaitModel(FakeModel):
+    """A :class:`FakeModel` with the optional ``send_audio_nowait``.
+
+    It takes audio at once while connected and ``send_audio`` would not wait; otherwise it
+    refuses (and sends nothing), as ``OpenAIRealtimeWebSocket`` does.
+    """
+
+    def __init__(self, pulse: Pulse, **options: Any) -> None:
+        super().__init__(pulse, **options)
+        self.nowait_taken = 0
+        self.nowait_refused = 0
+
+    def send_audio_nowait(self, audio: bytes) -> bool:
+        if self.status != "connected" or (
+            self.send_gate is not None and not self.send_gate.is_set()
+        ):
+            self.nowait_refused += 1
+            return False
+        self.nowait_taken += 1
+        self._take(audio, False)
+        self.pulse()
+        return True
+
+
 # --- the rig -----------------------------------------------------------------------------------
 
 
@@ -509,16 +573,20 @@ class RigFactory:
         connect_gate: asyncio.Event | None = None,
         connect_error: Exception | None = None,
         send_gate: asyncio.Event | None = None,
+        nowait: bool = False,
+        clear_gate: asyncio.Event | None = None,
         **bridge_options: Any,
     ) -> Rig:
         pulse = Pulse()
-        edge = FakeEdge(
+        edge_options: dict[str, Any] = {"clear_gate": clear_gate} if nowait else {}
+        edge = (NowaitEdge if nowait else FakeEdge)(
             pulse,
             acknowledgements=acknowledgements,
             audio_format=edge_format,
             play_gate=play_gate,
+            **edge_options,
         )
-        model = FakeModel(
+        model = (NowaitModel if nowait else FakeModel)(
             pulse,
             server_interrupts=server_interrupts,
             connect_gate=connect_gate,

@@ -91,8 +91,11 @@ async def speaking(r: Rig, chunks: int, nbytes: int = 800) -> None:
 # --- audio both ways ---------------------------------------------------------------------------
 
 
-async def test_pass_through_is_byte_exact_both_ways(rig: RigFactory, balanced: Balanced) -> None:
-    r = rig()
+@pytest.mark.parametrize("nowait", [False, True], ids=["queued", "nowait"])
+async def test_pass_through_is_byte_exact_both_ways(
+    rig: RigFactory, balanced: Balanced, nowait: bool
+) -> None:
+    r = rig(nowait=nowait)
     r.start()
     await r.connected()
     config = r.model.options[0].initial_session_config
@@ -132,6 +135,9 @@ async def test_pass_through_is_byte_exact_both_ways(rig: RigFactory, balanced: B
     assert stats.model_audio_bytes == stats.model_bytes_played == stats.edge_bytes_played == 2000
     assert stats.acknowledgements == 6
     balanced(stats)
+    if nowait:
+        # The optional methods carried every frame and chunk (and its token) on the spot.
+        assert (r.model.nowait_taken, r.edge.nowait_taken) == (12, 5)  # type: ignore[attr-defined]
     r.edge.hang_up()
     await r.finished()
 
@@ -319,11 +325,12 @@ async def test_explicit_interrupt_returns_once_carried_out(rig: RigFactory) -> N
     assert r.model.cancels == 1
 
 
+@pytest.mark.parametrize("nowait", [False, True], ids=["queued", "nowait"])
 async def test_barge_in_abandons_a_play_waiting_for_room(
-    rig: RigFactory, balanced: Balanced
+    rig: RigFactory, balanced: Balanced, nowait: bool
 ) -> None:
     gate = asyncio.Event()  # the edge's buffer is full until set
-    r = await started(rig, play_gate=gate)
+    r = await started(rig, play_gate=gate, nowait=nowait)
     r.model.respond("r1")
     for _ in range(3):
         r.model.speak("r1", "i1", loud(800))
@@ -343,6 +350,34 @@ async def test_barge_in_abandons_a_play_waiting_for_room(
     r.model.respond("r2")
     r.model.speak("r2", "i2", loud(800))
     await r.until(lambda: r.edge.played == loud(800), "the next response played")
+    balanced(r.stats)
+
+
+async def test_model_audio_after_a_barge_in_waits_for_the_clear(
+    rig: RigFactory, balanced: Balanced
+) -> None:
+    gate = asyncio.Event()  # the provider takes the clear only when set
+    r = await started(rig, nowait=True, clear_gate=gate)
+    edge: Any = r.edge
+    await speaking(r, 2)
+    r.model.speech_started()
+    await r.until(lambda: edge.clears_waiting == 1, "the clear on its way")
+    before = list(r.edge.log)
+    # The next response's audio arrives while the clear is still going out: handed over at
+    # once it would land before the clear, and the clear would drop it.
+    r.model.respond("r2")
+    r.model.speak("r2", "i2", bytes(range(100, 200)) * 4)
+    r.edge.feed(Dtmf(digit="1"))
+    await r.until(lambda: bool(r.log.of(DtmfEvent)), "the barrier")
+    assert r.edge.log == before  # nothing new reached the edge
+    gate.set()
+    await r.until(
+        lambda: r.edge.played.endswith(bytes(range(100, 200)) * 4), "the new response played"
+    )
+    kinds = [kind for kind, _ in r.edge.log]
+    assert kinds.index("clear") < len(kinds) - 2  # the clear, then the new chunk and its token
+    assert kinds[-2:] == ["play", "ack"]
+    assert edge.nowait_taken == 2  # the first response's chunks only
     balanced(r.stats)
 
 
@@ -640,11 +675,12 @@ async def test_caller_audio_before_the_model_is_connected(
     balanced(r.stats)
 
 
+@pytest.mark.parametrize("nowait", [False, True], ids=["queued", "nowait"])
 async def test_slow_model_overflow_drops_the_oldest_audio(
-    rig: RigFactory, balanced: Balanced
+    rig: RigFactory, balanced: Balanced, nowait: bool
 ) -> None:
     gate = asyncio.Event()  # the model takes no audio until set
-    r = await started(rig, send_gate=gate, max_pending_caller_audio_bytes=480)
+    r = await started(rig, send_gate=gate, max_pending_caller_audio_bytes=480, nowait=nowait)
     r.edge.feed(CallerAudio(data=bytes([0]) * 160))
     await r.until(lambda: r.model.sends_waiting == 1, "the first chunk on its way")
     r.edge.feed(*(CallerAudio(data=bytes([i]) * 160) for i in range(1, 10)))

@@ -205,3 +205,22 @@ async def test_observers_hear_speech_and_time_the_first_audio_from_its_end(
     assert latency >= 0
     assert log.count("speech_started") == 1
     assert log.count("speech_stopped") == 1
+
+
+async def test_audio_sent_without_waiting_is_observed_like_any_other(
+    fake_server: ServerFactory, make_transport: TransportFactory
+) -> None:
+    class AudioObserver(Observer):
+        def on_audio_to_model(self, nbytes: int) -> None:
+            self.calls.append(("on_audio_to_model", (nbytes,)))
+
+    server = await fake_server()
+    observer = AudioObserver()
+    transport = make_transport(url=server.url, observers=[observer])
+    await transport.connect(ConnectOptions(initial_session_config=SessionConfig()))
+    observer.calls.clear()
+    assert transport.send_audio_nowait(b"\x00\x00" * 480)
+    assert observer.args_of("on_audio_to_model") == [(960,)]
+    ((kind, size, payload),) = observer.args_of("on_client_event")
+    assert (kind, payload) == ("input_audio_buffer.append", None)
+    assert size > 960  # the base64 JSON frame

@@ -378,3 +378,40 @@ async def test_update_session_config_truncate_and_reset_history(
     assert isinstance(error, ErrorEvent)
     assert error.source == "server"  # the server's own answer, passed through
     assert transport.status == "connected"
+
+
+async def test_send_audio_nowait_sends_only_what_needs_no_waiting(
+    fake_server: ServerFactory, make_transport: TransportFactory, record: Record
+) -> None:
+    server = await fake_server()
+    gate = Gate()
+    transport = make_transport(api_key=gate, url=server.url)
+    log = record(transport)
+    with pytest.raises(TypeError):
+        transport.send_audio_nowait("not bytes")  # type: ignore[arg-type]
+    assert not transport.send_audio_nowait(chunk(0))  # not connected: nothing sent, no error
+    attempt = asyncio.create_task(transport.connect(ConnectOptions(initial_session_config=NO_VAD)))
+    await asyncio.wait_for(gate.entered.wait(), GUARD)
+    assert not transport.send_audio_nowait(chunk(0))  # connecting: send_audio holds it instead
+    assert transport.pending_audio_bytes == 0
+    await transport.send_audio(chunk(0))
+    gate.opened.set()
+    await asyncio.wait_for(attempt, GUARD)
+
+    assert transport.send_audio_nowait(chunk(1))
+    ws: Any = transport._ws  # white box: the two waits the method must not risk
+    async with transport._send_lock:  # another send in progress
+        assert not transport.send_audio_nowait(chunk(9))
+    ws.pause_writing()  # the socket's buffer above its high-water mark
+    try:
+        assert not transport.send_audio_nowait(chunk(9))
+    finally:
+        ws.resume_writing()
+    assert transport.send_audio_nowait(chunk(2))
+    await server.wait_for(
+        lambda: len(appended(server.session(0).client_events)) == 3 * QUIET, timeout=GUARD
+    )
+    assert appended(server.session(0).client_events) == chunk(0) + chunk(1) + chunk(2)
+    await transport.close()
+    assert not transport.send_audio_nowait(chunk(3))
+    assert log.errors() == []

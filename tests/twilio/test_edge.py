@@ -410,6 +410,57 @@ async def test_play_frames_audio_and_marks_map_back_to_tokens(harness: Harness) 
         assert stats.marks_played == 1
 
 
+async def test_play_nowait_sends_what_play_then_acknowledge_send(harness: Harness) -> None:
+    async with twilio_client(harness) as client:
+        rec = await harness.next_edge()
+        await rec.wait_count(CallStarted)
+        data = audio(1000)
+        assert rec.edge.play_nowait(data, "token-1")
+        assert rec.edge.play_nowait(b"", "token-2")  # a token alone: a mark alone
+        received = await client.receive_until(4)
+        assert [type(m).__name__ for m in received] == [
+            "OutboundAudio",
+            "OutboundAudio",
+            "OutboundMark",
+            "OutboundMark",
+        ]
+        assert [len(m.data) for m in received[:2]] == [960, 40]
+        assert b"".join(m.data for m in received[:2]) == data
+        for mark in received[2:]:
+            await client.ws.send_str(client.dialect.mark_played(mark.name))
+        acks = await rec.wait_count(PlaybackAcknowledged, 2)
+        assert [a.token for a in acks] == ["token-1", "token-2"]
+        with pytest.raises(TypeError):
+            rec.edge.play_nowait(data, 7)  # type: ignore[arg-type]
+
+
+async def test_play_nowait_takes_nothing_when_the_queue_has_no_room() -> None:
+    h = Harness(edge_options={"outbound_buffer_ms": 100})  # 800 bytes of mu-law
+    await h.start()
+    try:
+        async with twilio_client(h, open_stream=False) as client:
+            rec = await h.next_edge()
+            # Before 'start' nothing is written, so the queue holds what it took.
+            first, second = audio(800), audio(160, start=7)
+            assert rec.edge.play_nowait(first, "t1")
+            assert not rec.edge.play_nowait(second, "t2")
+            await client.open()
+            await rec.wait_count(CallStarted)
+            received = await client.receive_until(2)
+            assert isinstance(received[0], OutboundAudio)
+            assert received[0].data == first
+            assert isinstance(received[1], OutboundMark)
+            # Nothing of the refused call went out, and nothing was counted as dropped.
+            await rec.edge.acknowledge_when_played("probe")
+            (probe,) = await client.receive_until(1)
+            assert isinstance(probe, OutboundMark)
+            stats = rec.edge.stats
+            assert (stats.audio_bytes_sent, stats.marks_sent) == (800, 2)
+            assert stats.audio_chunks_dropped == 0
+    finally:
+        await h.close()
+
+
 async def test_mark_waits_for_the_frame_that_completes_its_audio(harness: Harness) -> None:
     async with twilio_client(harness, open_stream=False) as client:
         rec = await harness.next_edge()
@@ -528,8 +579,10 @@ async def test_commands_after_the_stream_ended_are_counted_not_sent(harness: Har
     await rec.wait(rec.done.is_set, "end of events")
     await rec.edge.play(audio(160))
     await rec.edge.acknowledge_when_played("late")
+    assert rec.edge.play_nowait(audio(80), "later")  # taken, as play() returns: and counted
     await rec.edge.clear()
-    assert rec.edge.stats.audio_bytes_after_close == 160
+    assert rec.edge.stats.audio_bytes_after_close == 240
+    assert rec.edge.stats.marks_sent == 0
 
 
 async def test_events_iterate_once_and_close_is_idempotent(harness: Harness) -> None:

@@ -25,7 +25,7 @@ import time
 import types
 import typing
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
 import attrs
@@ -112,6 +112,7 @@ _READER_GRACE_S: Final = 5.0
 _TIMER_SLACK_S: Final = 0.001
 
 _ACTIVE: Final[frozenset[TransportStatus]] = frozenset({"connecting", "connected"})
+_UPLINK_DROPS: Final = ("overflow", "model_unavailable", "send_failed")
 
 
 def _channel_of_type(cls: type) -> str:
@@ -386,6 +387,15 @@ class CallBridge(TransportBase):
                 self._emitter.has_subscribers, WILDCARD
             )
 
+        # The optional halves of both protocols: audio handed on without a task switch while
+        # nothing of the bridge's own waits (see _up_push and _model_audio).
+        self._send_nowait: Callable[[bytes], bool] | None = getattr(
+            model, "send_audio_nowait", None
+        )
+        self._play_nowait: Callable[[bytes, str | None], bool] | None = getattr(
+            edge, "play_nowait", None
+        )
+
         # life cycle
         self._started = False
         self._run_called = False
@@ -401,7 +411,9 @@ class CallBridge(TransportBase):
         # Tasks only while there is something to send, started eagerly (voicewire.bridge.tasks):
         # a send that need not wait is done before the handler that queued it returns. When the
         # model makes the uplink wait, the chunks that arrive meanwhile queue behind it (the
-        # oldest dropped past the bound) while the edge goes on being read.
+        # oldest dropped past the bound) while the edge goes on being read. Never awaited by
+        # the edge reader itself: a model that stops reading must not stop the caller's stop,
+        # DTMF and mark echoes.
         self._uplink = Drain(self._send_up, name="voicewire-bridge-uplink")
         self._downlink = Drain(self._carry_out_commands, name="voicewire-bridge-downlink")
         self._playing = False  # the downlink is inside edge.play()
@@ -955,10 +967,26 @@ class CallBridge(TransportBase):
         else:
             self._out_key = (event.response_id, event.item_id, event.content_index)
             out = self._out_conv.convert(data)
-        self._down_push(_Play(out, nbytes))
-        if verdict.token is not None:
-            self._down_push(_Ack(verdict.token))
+        token = verdict.token
+        if not (out and self._play_now(out, nbytes, token)):
+            self._down_push(_Play(out, nbytes))
+            if token is not None:
+                self._down_push(_Ack(token))
         self._emitter.emit("audio", event)
+
+    def _play_now(self, data: bytes, model_nbytes: int, token: str | None) -> bool:
+        """Hand audio (and its token) to the edge at once, if nothing queued must go first."""
+        nowait = self._play_nowait
+        if nowait is None or self._down or self._downlink.running or not self._started:
+            return False
+        try:
+            taken = nowait(data, token)
+        except Exception as exc:  # the queued path reports what play() says
+            logger.debug("bridge: edge.play_nowait raised", exc_info=exc)
+            return False
+        if taken:
+            self._played(model_nbytes, len(data))
+        return taken
 
     def _flush_output(self, *, play: bool) -> None:
         if self._out_conv is None or self._out_key is None:
@@ -1101,6 +1129,23 @@ class CallBridge(TransportBase):
         if self._closing:
             self._caller_drop("closed", edge_nbytes)
             return
+        nowait = self._send_nowait
+        if (
+            nowait is not None
+            and data
+            and not commit
+            and not self._up
+            and not self._uplink.running
+            and self._started
+        ):
+            try:
+                sent = nowait(data)
+            except Exception as exc:  # the queued path below reports what send_audio says
+                logger.debug("bridge: model.send_audio_nowait raised", exc_info=exc)
+                sent = False
+            if sent:
+                self._sent_up(edge_nbytes, len(data))
+                return
         self._up.append(_Up(data, edge_nbytes, commit))
         self._up_pending_model += len(data)
         self._up_pending_edge += edge_nbytes
@@ -1161,11 +1206,16 @@ class CallBridge(TransportBase):
                 continue
             self._up_inflight = None
             self._up_pending_edge -= item.edge_nbytes
-            self._caller_sent += item.edge_nbytes
-            if item.data:
-                self._model_input_chunks += 1
-                self._model_input_bytes += len(item.data)
-            self._reported_drop.difference_update(("overflow", "model_unavailable", "send_failed"))
+            self._sent_up(item.edge_nbytes, len(item.data))
+
+    def _sent_up(self, edge_nbytes: int, model_nbytes: int) -> None:
+        self._caller_sent += edge_nbytes
+        if model_nbytes:
+            self._model_input_chunks += 1
+            self._model_input_bytes += model_nbytes
+        if self._reported_drop:
+            # Audio flows again: the next drop of these kinds is a new episode, reported anew.
+            self._reported_drop.difference_update(_UPLINK_DROPS)
 
     # -- downlink: model -> edge ----------------------------------------------------------------
 
@@ -1237,10 +1287,13 @@ class CallBridge(TransportBase):
                 error=exc,
             )
             return
-        self._model_played += command.model_nbytes
+        self._played(command.model_nbytes, len(data))
+
+    def _played(self, model_nbytes: int, edge_nbytes: int) -> None:
+        self._model_played += model_nbytes
         self._edge_chunks += 1
-        self._edge_bytes += len(data)
-        self._observers.notify("on_audio_to_caller", len(data))
+        self._edge_bytes += edge_nbytes
+        self._observers.notify("on_audio_to_caller", edge_nbytes)
 
     async def _edge_command(self, name: str, *args: Any) -> None:
         try:

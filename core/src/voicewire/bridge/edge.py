@@ -143,6 +143,14 @@ class TelephonyEdge(Protocol):
     has it set by :class:`~voicewire.bridge.CallBridge` to a function that says whether anything
     listens on ``"*"`` at that moment; while it returns ``False`` the edge may skip building
     ``RawEdgeMessage`` events, which nobody would see.
+
+    Optional: an edge with a method ``play_nowait(data: bytes, token: str | None) -> bool``
+    lets the bridge hand it model audio without a task switch. The method queues ``data``
+    and, when ``token`` is given, an acknowledgement request after it (as ``play`` followed by
+    ``acknowledge_when_played`` would) if that needs no waiting, and returns ``True``; when its
+    buffer has no room it queues nothing and returns ``False``, and the bridge falls back to
+    ``play``. The bridge calls it only while none of its own commands are waiting, so order is
+    kept.
     """
 
     @property

@@ -28,6 +28,12 @@ class BridgeableModel(RealtimeTransportLayer, Protocol):
     * accept ``send_audio`` while ``connecting`` (holding the audio in a bounded buffer of its
       own until the session is configured), and refuse it while ``disconnected``.
 
+    Optional: a method ``send_audio_nowait(audio: bytes) -> bool`` that sends the audio at once
+    if that needs no waiting and returns ``False``, having sent nothing, otherwise. The bridge
+    then sends each caller frame without a task switch while its own queue is empty, and falls
+    back to ``send_audio`` when the method returns ``False``.
+    :class:`~voicewire_openai_ws.OpenAIRealtimeWebSocket` has it.
+
     Attributes:
         automatic_barge_in: Whether the transport interrupts playback by itself when the model
             hears the caller start speaking. The bridge sets it to ``False``: it decides barge-in

@@ -34,6 +34,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from voicewire.errors import (
@@ -1005,16 +1006,32 @@ class OpenAIRealtimeWebSocket(TransportBase):
                 for frame in frames:
                     await ws.send(frame)
                 return
-            wants_events = observers.has("on_client_event")
-            wants_origin = observers.has("on_first_audio")
             for frame in frames:
                 await ws.send(frame)
-                if wants_events:
-                    observers.notify(
-                        "on_client_event", _frame_type(frame), len(frame.encode()), None
-                    )
-                if wants_origin and frame.startswith(_RESPONSE_CREATE_PREFIX):
-                    self._turn_origin_ms = time.monotonic() * 1000.0
+                self._observe_client_frame(frame)
+
+    def _observe_client_frame(self, frame: str) -> None:
+        observers = self._observers
+        if observers.has("on_client_event"):
+            observers.notify("on_client_event", _frame_type(frame), len(frame.encode()), None)
+        if frame.startswith(_RESPONSE_CREATE_PREFIX) and observers.has("on_first_audio"):
+            self._turn_origin_ms = time.monotonic() * 1000.0
+
+    def _writable_now(self) -> ClientConnection | None:
+        """The socket, if frames written to it now go out without waiting for anything."""
+        ws = self._ws
+        if (
+            ws is None
+            or self._status != "connected"
+            or self._send_lock.locked()
+            or self._pending
+            or ws.protocol.state is not State.OPEN
+            # websockets' own flow control: a paused transport means send() would wait.
+            or getattr(ws, "paused", True)
+            or ws.transport.is_closing()
+        ):
+            return None
+        return ws
 
     async def _flush_pending(self, ws: ClientConnection) -> None:
         while self._pending:
@@ -1085,6 +1102,50 @@ class OpenAIRealtimeWebSocket(TransportBase):
                 return
             # The connection task reconnects; until then, hold the chunk like any other.
             self._hold(bytes(audio), commit)
+
+    def send_audio_nowait(self, audio: bytes) -> bool:
+        """Send input audio now if that needs no waiting; otherwise send nothing.
+
+        The audio is written to the socket at once, without a task or a turn of the event loop,
+        when the transport is connected, no other send is in progress, no audio is held from
+        a reconnect, and the socket's write buffer is below its high-water mark. Otherwise
+        nothing is sent and ``False`` comes back: the caller then uses :meth:`send_audio`,
+        which waits for room. The call bridge sends each caller frame this way when its own
+        queue is empty, so a frame reaches the model without a task switch.
+
+        Args:
+            audio: Audio bytes in the session's input format.
+
+        Returns:
+            Whether the audio was sent.
+
+        Raises:
+            TypeError: ``audio`` is not bytes-like.
+        """
+        if not isinstance(audio, bytes | bytearray | memoryview):
+            raise TypeError(f"audio must be bytes, got {type(audio).__name__}")
+        ws = self._writable_now()
+        send_data = getattr(ws, "send_data", None)
+        if ws is None or send_data is None:
+            return False
+        protocol = self._protocol
+        protocol.send_audio(audio)
+        frames = protocol.data_to_send()
+        framer = ws.protocol
+        try:
+            for frame in frames:
+                framer.send_text(frame.encode())
+            # What send() does after framing, less the wait: the buffer had room.
+            send_data()
+        except Exception as exc:  # the socket failed under us: the reader reports the drop
+            logger.debug("send_audio_nowait: the write failed: %s", type(exc).__name__)
+            return False
+        observers = self._observers
+        if observers:
+            observers.notify("on_audio_to_model", len(audio))
+            for frame in frames:
+                self._observe_client_frame(frame)
+        return True
 
     def _hold(self, audio: bytes, commit: bool) -> None:
         dropped = self._pending.add(audio, commit)

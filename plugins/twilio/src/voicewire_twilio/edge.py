@@ -355,10 +355,41 @@ class TwilioEdge:
             if self._finished():
                 self._count("audio_bytes_after_close", size)
                 return
-        self._overflowing = False
-        self._out.append(_Audio(bytes(data)))
-        self._out_bytes += size
+        self._queue_audio(data)
         self._kick()
+
+    def play_nowait(self, data: bytes, token: str | None = None) -> bool:
+        """Queue audio, and a mark for ``token`` after it, if the queue has room now.
+
+        What ``play(data)`` then ``acknowledge_when_played(token)`` do, without waiting: when
+        the outbound queue has no room for ``data``, nothing is queued and ``False`` comes back
+        (``play`` would wait). After the connection ended the audio is counted as
+        ``audio_bytes_after_close`` and ``True`` comes back, as ``play`` returns.
+
+        Args:
+            data: Audio in the stream's format (may be empty: only the mark is queued).
+            token: The acknowledgement token, or ``None`` for audio alone.
+
+        Returns:
+            Whether the edge took the audio.
+
+        Raises:
+            TypeError: ``token`` is neither a str nor ``None``.
+        """
+        if token is not None and not isinstance(token, str):
+            raise TypeError(f"token must be a str, got {type(token).__name__}")
+        size = len(data)
+        if self._finished():
+            self._count("audio_bytes_after_close", size)
+            return True
+        if self._out_bytes > 0 and self._out_bytes + size > self._buffer_limit:
+            return False
+        if size:
+            self._queue_audio(data)
+        if token is not None:
+            self._out.append(_MarkRequest(token))
+        self._kick()
+        return True
 
     async def acknowledge_when_played(self, token: str) -> None:
         """Send a mark after the audio queued so far; report ``token`` when Twilio echoes it."""
@@ -418,6 +449,11 @@ class TwilioEdge:
     def _finished(self) -> bool:
         # A method, not a property: the answer changes across awaits, which narrowing ignores.
         return self._closed or self._send_failed or self._reader_done
+
+    def _queue_audio(self, data: bytes) -> None:
+        self._overflowing = False
+        self._out.append(_Audio(bytes(data)))
+        self._out_bytes += len(data)
 
     def _kick(self) -> None:
         if self._started.is_set() and not self._finished():
