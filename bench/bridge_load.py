@@ -193,6 +193,7 @@ class Result:
     spans: int | None = None
     rounds: int = 1
     rss_per_call_kib: float = 0.0
+    by_round: list[Result] = field(default_factory=list)  # the rounds a merged result pools
 
     @property
     def cpu_per_call_minute(self) -> float:
@@ -242,6 +243,7 @@ def merge(rounds: list[Result]) -> Result:
         if result.spans is not None:
             merged.spans = (merged.spans or 0) + result.spans
     merged.rss_per_call_kib = statistics.median(r.rss_per_call_kib for r in rounds)
+    merged.by_round = list(rounds)
     return merged
 
 
@@ -650,8 +652,33 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             extra.append(f"... {len(result.errors) - 3} more errors")
         if extra:
             print(f"note [{result.setup.label}]: " + "; ".join(extra))
+    if floor.by_round:
+        report_rounds(floor, bridges)
     if args.compare_trace:
         report_tracing(results)
+
+
+def _ratio(value: float, base: float) -> float:
+    return value / base if base and not math.isnan(base) else math.nan
+
+
+def report_rounds(floor: Result, bridges: list[Result]) -> None:
+    """Each round's ratios to the floor's round next to it in time: how far one run can be
+    trusted (the p99 of a few thousand frames moves by itself from run to run)."""
+    print("by round, bridge / floor of the same round:")
+    for result in bridges:
+        cells = []
+        for base, round_ in zip(floor.by_round, result.by_round, strict=True):
+            cpu = _ratio(round_.cpu_per_call_minute, base.cpu_per_call_minute)
+            p99 = [
+                _ratio(percentile(mine, 0.99), percentile(theirs, 0.99))
+                for mine, theirs in (
+                    (round_.inbound_ms, base.inbound_ms),
+                    (round_.outbound_ms, base.outbound_ms),
+                )
+            ]
+            cells.append(f"CPU {cpu:.2f}x, p99 in {p99[0]:.2f}x out {p99[1]:.2f}x")
+        print(f"  {result.setup.label}: " + "; ".join(cells))
 
 
 def report_tracing(results: list[Result]) -> None:

@@ -22,10 +22,15 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "audio.py": (["--seconds", "0.2"], ["pipeline", "us/chunk", "x real time"]),
     "openai_ws.py": (["--seconds", "0.3"], ["path", "rate", "unit"]),
     "bridge_load.py": (
-        ["--calls", "2", "--seconds", "1", "--warmup", "0.2", "--drain", "0.3", "--mark-floor"],
+        [
+            *("--calls", "2", "--seconds", "1", "--warmup", "0.2", "--drain", "0.3"),
+            *("--mark-floor", "--repeat", "2"),
+        ],
         ["metric", "floor", "relay+marks", "bridge[off]", "target", "verdict"],
     ),
 }
+# script -> lines it must also print (below the table)
+ALSO: dict[str, list[str]] = {"bridge_load.py": ["by round, bridge / floor of the same round:"]}
 TIMEOUT = 90.0
 
 pytestmark = pytest.mark.skipif(
@@ -78,3 +83,5 @@ def test_bench_runs_and_prints_its_table(
     header = next((line for line in lines if all(w in line for w in header_words)), None)
     assert header is not None, f"{script} printed no table header:\n{result.stdout[-3000:]}"
     assert lines.index(header) < len(lines) - 1, f"{script} printed a header and no rows"
+    for line in ALSO.get(script, []):
+        assert line in lines, f"{script} did not print {line!r}:\n{result.stdout[-3000:]}"
