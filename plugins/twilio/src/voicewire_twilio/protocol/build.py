@@ -43,8 +43,9 @@ def media_message(stream_sid: str, payload: bytes | bytearray | memoryview) -> s
 
     Args:
         stream_sid: The stream, from :attr:`Start.stream_sid`.
-        payload: Raw audio in the stream's format (mu-law 8 kHz, no file header). Twilio plays chunks of any size, but see
-            :class:`~voicewire_twilio.protocol.Framer` for why 20 ms frames sound better.
+        payload: Raw audio in the stream's format (mu-law 8 kHz, no file header). Twilio
+            plays chunks of any size, but see :class:`~voicewire_twilio.protocol.Framer` for why
+            20 ms frames sound better.
 
     Returns:
         ``{"event":"media","streamSid":…,"media":{"payload":<base64>}}``.
