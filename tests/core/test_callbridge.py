@@ -351,6 +351,10 @@ async def test_barge_in_abandons_a_play_waiting_for_room(
     r.model.speak("r2", "i2", loud(800))
     await r.until(lambda: r.edge.played == loud(800), "the next response played")
     balanced(r.stats)
+    if nowait:
+        edge: Any = r.edge
+        # Refused while the buffer was full; taken at once for the next response.
+        assert (edge.nowait_refused, edge.nowait_taken) == (1, 1)
 
 
 async def test_model_audio_after_a_barge_in_waits_for_the_clear(
@@ -696,6 +700,9 @@ async def test_slow_model_overflow_drops_the_oldest_audio(
     assert bytes(r.model.received) == b"".join(bytes([i]) * 160 for i in (0, 7, 8, 9))
     assert stats.caller_bytes_dropped["overflow"] == 6 * 160
     balanced(stats)
+    if nowait:
+        # Asked once, while nothing was queued; refused, the chunk took the queue like the rest.
+        assert r.model.nowait_refused == 1  # type: ignore[attr-defined]
 
 
 # --- delegation --------------------------------------------------------------------------------
