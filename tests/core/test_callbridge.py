@@ -357,6 +357,35 @@ async def test_barge_in_abandons_a_play_waiting_for_room(
         assert (edge.nowait_refused, edge.nowait_taken) == (1, 1)
 
 
+async def test_a_failing_fast_path_falls_back_and_is_reported_once(
+    rig: RigFactory, balanced: Balanced, caplog: pytest.LogCaptureFixture
+) -> None:
+    r = await started(rig, nowait=True)
+    edge: Any = r.edge
+    model: Any = r.model
+
+    def broken(*args: object) -> bool:
+        raise RuntimeError("a bug in the fast path")
+
+    # The bridge looked the methods up when it was made: break them behind its back.
+    r.bridge._play_nowait = broken
+    r.bridge._send_nowait = broken
+    with caplog.at_level(logging.DEBUG, logger="voicewire.bridge"):
+        r.edge.feed(*(CallerAudio(data=bytes([i]) * 160) for i in range(3)))
+        await r.until(lambda: len(r.model.received) == 480, "the caller audio")
+        await speaking(r, 3)
+    assert bytes(r.model.received) == b"".join(bytes([i]) * 160 for i in range(3))
+    assert r.edge.played == loud(800) * 3
+    assert (edge.nowait_taken, model.nowait_taken) == (0, 0)
+    warnings = [rec for rec in caplog.records if rec.levelno == logging.WARNING]
+    assert sorted(rec.getMessage().split()[1] for rec in warnings) == [
+        "edge.play_nowait",
+        "model.send_audio_nowait",
+    ]
+    assert r.log.errors() == []
+    balanced(r.stats)
+
+
 async def test_model_audio_after_a_barge_in_waits_for_the_clear(
     rig: RigFactory, balanced: Balanced
 ) -> None:

@@ -34,6 +34,17 @@ from voicewire_openai_ws import OpenAIRealtimeWebSocket
 GUARD = 10.0
 
 
+class CountingModel(OpenAIRealtimeWebSocket):
+    """The real transport, counting the caller frames it sent without a task switch."""
+
+    sent_at_once = 0
+
+    def send_audio_nowait(self, audio: bytes) -> bool:
+        sent = super().send_audio_nowait(audio)
+        self.sent_at_once += sent
+        return sent
+
+
 def openai_model(url: str) -> BridgeableModel:
     options: dict[str, Any] = {
         "url": url,
@@ -41,7 +52,7 @@ def openai_model(url: str) -> BridgeableModel:
         "automatic_barge_in": False,
         "plugin_observers": False,
     }
-    return OpenAIRealtimeWebSocket(**options)
+    return CountingModel(**options)
 
 
 class Call:
@@ -166,6 +177,10 @@ async def test_echo_call_is_byte_exact_both_ways(bridged: Callable[..., Any]) ->
     await call.until(lambda: call.bridge.protocol.playback.items() == (), "playback done")
     assert call.bridge.stats.model_unaccounted_bytes == 0
     assert record.errors() == []
+    # The bridge found the transport's optional fast path and used it.
+    model = call.bridge.model
+    assert isinstance(model, CountingModel)
+    assert model.sent_at_once > 0
 
 
 async def test_transcoding_call(bridged: Callable[..., Any]) -> None:

@@ -395,6 +395,7 @@ class CallBridge(TransportBase):
         self._play_nowait: Callable[[bytes, str | None], bool] | None = getattr(
             edge, "play_nowait", None
         )
+        self._nowait_warned: set[str] = set()
 
         # life cycle
         self._started = False
@@ -982,11 +983,24 @@ class CallBridge(TransportBase):
         try:
             taken = nowait(data, token)
         except Exception as exc:  # the queued path reports what play() says
-            logger.debug("bridge: edge.play_nowait raised", exc_info=exc)
+            self._nowait_failed("edge.play_nowait", exc)
             return False
         if taken:
             self._played(model_nbytes, len(data))
         return taken
+
+    def _nowait_failed(self, method: str, exc: Exception) -> None:
+        # The call goes on through the queue, but a method that raises is a bug in that half:
+        # said once per call at WARNING, so that a fast path lost for good does not go unseen.
+        first = method not in self._nowait_warned
+        self._nowait_warned.add(method)
+        logger.log(
+            logging.WARNING if first else logging.DEBUG,
+            "bridge: %s raised %s; the audio takes the queue instead",
+            method,
+            type(exc).__name__,
+            exc_info=exc if first else None,
+        )
 
     def _flush_output(self, *, play: bool) -> None:
         if self._out_conv is None or self._out_key is None:
@@ -1141,7 +1155,7 @@ class CallBridge(TransportBase):
             try:
                 sent = nowait(data)
             except Exception as exc:  # the queued path below reports what send_audio says
-                logger.debug("bridge: model.send_audio_nowait raised", exc_info=exc)
+                self._nowait_failed("model.send_audio_nowait", exc)
                 sent = False
             if sent:
                 self._sent_up(edge_nbytes, len(data))
