@@ -341,10 +341,10 @@ class TwilioEdge:
         if self._finished():
             self._count("audio_bytes_after_close", size)
             return
-        if self._out_bytes > 0 and self._out_bytes + size > self._buffer_limit:
+        if self._no_room(size):
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self._send_timeout
-            while self._out_bytes > 0 and self._out_bytes + size > self._buffer_limit:
+            while self._no_room(size):
                 remaining = deadline - loop.time()
                 if remaining <= 0 or self._finished():
                     self._drop(size)
@@ -382,7 +382,7 @@ class TwilioEdge:
         if self._finished():
             self._count("audio_bytes_after_close", size)
             return True
-        if self._out_bytes > 0 and self._out_bytes + size > self._buffer_limit:
+        if self._no_room(size):
             return False
         if size:
             self._queue_audio(data)
@@ -449,6 +449,10 @@ class TwilioEdge:
     def _finished(self) -> bool:
         # A method, not a property: the answer changes across awaits, which narrowing ignores.
         return self._closed or self._send_failed or self._reader_done
+
+    def _no_room(self, size: int) -> bool:
+        # A chunk larger than the whole buffer still goes into an empty one.
+        return self._out_bytes > 0 and self._out_bytes + size > self._buffer_limit
 
     def _queue_audio(self, data: bytes) -> None:
         self._overflowing = False
