@@ -60,6 +60,7 @@ HERE = Path(__file__).resolve().parent
 PEERS = HERE / "bridge_load_peers.py"
 RELAY = HERE / "bridge_load_relay.py"
 SERVE = HERE / "bridge_load_serve.py"
+LINE_COUNTER = HERE / "line_counter.py"
 CALLS_PER_CALLER_PROCESS = 50
 REALTIME_BUDGET_MS = 100.0  # a held call delivers 99 % of its frames (each way) within this
 PACING_BUDGET_MS = 20.0  # a caller kept its pacing if 99 % of its frames left within a frame
@@ -194,6 +195,7 @@ class Result:
     rounds: int = 1
     rss_per_call_kib: float = 0.0
     by_round: list[Result] = field(default_factory=list)  # the rounds a merged result pools
+    lines: dict[str, int] = field(default_factory=dict)  # --count-lines: "module:function" -> n
 
     @property
     def cpu_per_call_minute(self) -> float:
@@ -242,12 +244,24 @@ def merge(rounds: list[Result]) -> Result:
         merged.hwm_kib = max(merged.hwm_kib, result.hwm_kib)
         if result.spans is not None:
             merged.spans = (merged.spans or 0) + result.spans
+        for name, n in result.lines.items():
+            merged.lines[name] = merged.lines.get(name, 0) + n
     merged.rss_per_call_kib = statistics.median(r.rss_per_call_kib for r in rounds)
     merged.by_round = list(rounds)
     return merged
 
 
 def _relay_command(
+    setup: Setup, model_url: str, spans_file: Path, lines_file: Path | None
+) -> tuple[list[str], dict[str, str]]:
+    cmd, env = _plain_relay_command(setup, model_url, spans_file)
+    if lines_file is not None:
+        env["VOICEWIRE_BENCH_LINES_FILE"] = str(lines_file)
+        cmd = [cmd[0], str(LINE_COUNTER), *cmd[1:]]
+    return cmd, env
+
+
+def _plain_relay_command(
     setup: Setup, model_url: str, spans_file: Path
 ) -> tuple[list[str], dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if k != "VOICEWIRE_DISABLE_PLUGINS"}
@@ -327,6 +341,7 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
         work = Path(tmp)
         model_out = work / "model.json"
         spans_file = work / "spans.txt"
+        lines_file = work / "lines.json" if args.count_lines else None
         try:
             # Caller processes first: they import while the model and the relay start.
             processes = args.caller_procs or math.ceil(args.calls / CALLS_PER_CALLER_PROCESS)
@@ -354,7 +369,7 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
                 [sys.executable, str(PEERS), "model", "--out", str(model_out)], "fake model", log
             )
             model_url = line.removeprefix("listening on ").strip()
-            cmd, env = _relay_command(setup, model_url, spans_file)
+            cmd, env = _relay_command(setup, model_url, spans_file, lines_file)
             relay, line = _start(cmd, setup.label, log, env)
             http = line.removeprefix("listening on ").strip()
             url = "ws" + http.removeprefix("http") + "/media-stream"
@@ -387,10 +402,14 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
                 proc.stdin.close()
 
             _sleep_until(w0)
+            if lines_file is not None:
+                os.kill(relay.pid, signal.SIGUSR1)
             (user0, system0), model0 = cpu_split(relay.pid), cpu_seconds(model.pid)
             callers0 = sum(cpu_seconds(proc.pid) for proc in callers)
             busy0 = machine_busy_seconds()
             _sleep_until(w1)
+            if lines_file is not None:
+                os.kill(relay.pid, signal.SIGUSR2)
             (user1, system1), model1 = cpu_split(relay.pid), cpu_seconds(model.pid)
             callers1 = sum(cpu_seconds(proc.pid) for proc in callers)
             busy1 = machine_busy_seconds()
@@ -426,12 +445,21 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
             tap = json.loads(model_out.read_text(encoding="utf-8"))
             if spans_file.exists():
                 result.spans = int(spans_file.read_text(encoding="ascii").strip() or 0)
+            if lines_file is not None:
+                result.lines = _read_lines(lines_file)
         finally:
             for leftover in [*callers, relay, model]:
                 if leftover is not None:
                     _stop(leftover)
     correlate(result, records, tap, w0, w1)
     return result
+
+
+def _read_lines(path: Path) -> dict[str, int]:
+    if not path.exists():
+        raise RuntimeError("the relay wrote no line counts (did it get SIGUSR2?)")
+    counts: dict[str, int] = json.loads(path.read_text(encoding="utf-8"))
+    return counts
 
 
 def correlate(
@@ -656,6 +684,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         report_rounds(floor, bridges)
     if args.compare_trace:
         report_tracing(results)
+    if args.count_lines:
+        report_lines(results)
 
 
 def _ratio(value: float, base: float) -> float:
@@ -702,6 +732,46 @@ def report_tracing(results: list[Result]) -> None:
         print(f"{mode:<10} {cpu:>+24.1f} {rss:>+18.0f} {d_in:>+10.3f} {d_out:>+11.3f}")
 
 
+def report_lines(results: list[Result], top: int = 15) -> None:
+    """Python lines run per call-minute in the window: in all, by module, and the functions of
+    the last setup that run the most."""
+
+    def per_call_minute(result: Result, counts: dict[str, int]) -> dict[str, float]:
+        minutes = result.calls * result.window_s / 60.0
+        return {name: n / minutes for name, n in counts.items()}
+
+    def by_module(result: Result) -> dict[str, int]:
+        modules: dict[str, int] = {}
+        for name, n in result.lines.items():
+            module = name.rpartition(":")[0]
+            modules[module] = modules.get(module, 0) + n
+        return modules
+
+    print()
+    print("Python lines run per call-minute (--count-lines: main thread, in the window;")
+    print("counting slows the relay several times over: CPU and latency above are not comparable)")
+    floor_total = sum(results[0].lines.values())
+    header = f"{'':<44} " + " ".join(f"{r.setup.label:>17}" for r in results)
+    print(header)
+    cells = []
+    for result in results:
+        total = sum(result.lines.values())
+        minutes = result.calls * result.window_s / 60.0
+        ratio = f" ({_ratio(total, floor_total):.2f}x)" if result is not results[0] else ""
+        cells.append(f"{total / minutes:,.0f}{ratio}")
+    print(f"{'all':<44} " + " ".join(f"{c:>17}" for c in cells))
+    tables = [per_call_minute(r, by_module(r)) for r in results]
+    names = sorted({m for t in tables for m in t}, key=lambda m: -max(t.get(m, 0) for t in tables))
+    for module in names[:top]:
+        row = " ".join(f"{t.get(module, 0):>17,.0f}" for t in tables)
+        print(f"  {module[:42]:<42} {row}")
+    last = results[-1]
+    print(f"functions of {last.setup.label} that run the most lines:")
+    functions = per_call_minute(last, last.lines)
+    for name in sorted(functions, key=lambda f: -functions[f])[:top]:
+        print(f"  {name[:60]:<60} {functions[name]:>12,.0f}")
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -743,6 +813,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=1,
         help="rounds of every setup, in alternating order; figures pool the rounds (default 1)",
+    )
+    parser.add_argument(
+        "--count-lines",
+        action="store_true",
+        help="also count the Python lines each relay runs in the window (bench/line_counter.py);"
+        " slows the relays, so use a few calls",
     )
     parser.add_argument("--log", metavar="FILE", help="standard error of every process")
     args = parser.parse_args(argv)
