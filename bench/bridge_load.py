@@ -60,7 +60,7 @@ HERE = Path(__file__).resolve().parent
 PEERS = HERE / "bridge_load_peers.py"
 RELAY = HERE / "bridge_load_relay.py"
 SERVE = HERE / "bridge_load_serve.py"
-LINE_COUNTER = HERE / "line_counter.py"
+BYTECODE_COUNTER = HERE / "bytecode_counter.py"
 CALLS_PER_CALLER_PROCESS = 50
 REALTIME_BUDGET_MS = 100.0  # a held call delivers 99 % of its frames (each way) within this
 PACING_BUDGET_MS = 20.0  # a caller kept its pacing if 99 % of its frames left within a frame
@@ -195,7 +195,7 @@ class Result:
     rounds: int = 1
     rss_per_call_kib: float = 0.0
     by_round: list[Result] = field(default_factory=list)  # the rounds a merged result pools
-    lines: dict[str, int] = field(default_factory=dict)  # --count-lines: "module:function" -> n
+    bytecodes: dict[str, int] = field(default_factory=dict)  # "module:function" -> n
 
     @property
     def cpu_per_call_minute(self) -> float:
@@ -244,20 +244,20 @@ def merge(rounds: list[Result]) -> Result:
         merged.hwm_kib = max(merged.hwm_kib, result.hwm_kib)
         if result.spans is not None:
             merged.spans = (merged.spans or 0) + result.spans
-        for name, n in result.lines.items():
-            merged.lines[name] = merged.lines.get(name, 0) + n
+        for name, n in result.bytecodes.items():
+            merged.bytecodes[name] = merged.bytecodes.get(name, 0) + n
     merged.rss_per_call_kib = statistics.median(r.rss_per_call_kib for r in rounds)
     merged.by_round = list(rounds)
     return merged
 
 
 def _relay_command(
-    setup: Setup, model_url: str, spans_file: Path, lines_file: Path | None
+    setup: Setup, model_url: str, spans_file: Path, bytecodes_file: Path | None
 ) -> tuple[list[str], dict[str, str]]:
     cmd, env = _plain_relay_command(setup, model_url, spans_file)
-    if lines_file is not None:
-        env["VOICEWIRE_BENCH_LINES_FILE"] = str(lines_file)
-        cmd = [cmd[0], str(LINE_COUNTER), *cmd[1:]]
+    if bytecodes_file is not None:
+        env["VOICEWIRE_BENCH_BYTECODES_FILE"] = str(bytecodes_file)
+        cmd = [cmd[0], str(BYTECODE_COUNTER), *cmd[1:]]
     return cmd, env
 
 
@@ -341,7 +341,7 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
         work = Path(tmp)
         model_out = work / "model.json"
         spans_file = work / "spans.txt"
-        lines_file = work / "lines.json" if args.count_lines else None
+        bytecodes_file = work / "bytecodes.json" if args.count_bytecodes else None
         try:
             # Caller processes first: they import while the model and the relay start.
             processes = args.caller_procs or math.ceil(args.calls / CALLS_PER_CALLER_PROCESS)
@@ -369,7 +369,7 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
                 [sys.executable, str(PEERS), "model", "--out", str(model_out)], "fake model", log
             )
             model_url = line.removeprefix("listening on ").strip()
-            cmd, env = _relay_command(setup, model_url, spans_file, lines_file)
+            cmd, env = _relay_command(setup, model_url, spans_file, bytecodes_file)
             relay, line = _start(cmd, setup.label, log, env)
             http = line.removeprefix("listening on ").strip()
             url = "ws" + http.removeprefix("http") + "/media-stream"
@@ -402,13 +402,13 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
                 proc.stdin.close()
 
             _sleep_until(w0)
-            if lines_file is not None:
+            if bytecodes_file is not None:
                 os.kill(relay.pid, signal.SIGUSR1)
             (user0, system0), model0 = cpu_split(relay.pid), cpu_seconds(model.pid)
             callers0 = sum(cpu_seconds(proc.pid) for proc in callers)
             busy0 = machine_busy_seconds()
             _sleep_until(w1)
-            if lines_file is not None:
+            if bytecodes_file is not None:
                 os.kill(relay.pid, signal.SIGUSR2)
             (user1, system1), model1 = cpu_split(relay.pid), cpu_seconds(model.pid)
             callers1 = sum(cpu_seconds(proc.pid) for proc in callers)
@@ -445,8 +445,8 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
             tap = json.loads(model_out.read_text(encoding="utf-8"))
             if spans_file.exists():
                 result.spans = int(spans_file.read_text(encoding="ascii").strip() or 0)
-            if lines_file is not None:
-                result.lines = _read_lines(lines_file)
+            if bytecodes_file is not None:
+                result.bytecodes = _read_bytecodes(bytecodes_file)
         finally:
             for leftover in [*callers, relay, model]:
                 if leftover is not None:
@@ -455,9 +455,9 @@ def run_setup(setup: Setup, args: argparse.Namespace, log: IO[str]) -> Result:
     return result
 
 
-def _read_lines(path: Path) -> dict[str, int]:
+def _read_bytecodes(path: Path) -> dict[str, int]:
     if not path.exists():
-        raise RuntimeError("the relay wrote no line counts (did it get SIGUSR2?)")
+        raise RuntimeError("the relay wrote no bytecode counts (did it get SIGUSR2?)")
     counts: dict[str, int] = json.loads(path.read_text(encoding="utf-8"))
     return counts
 
@@ -684,8 +684,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         report_rounds(floor, bridges)
     if args.compare_trace:
         report_tracing(results)
-    if args.count_lines:
-        report_lines(results)
+    if args.count_bytecodes:
+        report_bytecodes(results)
 
 
 def _ratio(value: float, base: float) -> float:
@@ -732,9 +732,9 @@ def report_tracing(results: list[Result]) -> None:
         print(f"{mode:<10} {cpu:>+24.1f} {rss:>+18.0f} {d_in:>+10.3f} {d_out:>+11.3f}")
 
 
-def report_lines(results: list[Result], top: int = 15) -> None:
-    """Python lines run per call-minute in the window: in all, by module, and the functions of
-    the last setup that run the most."""
+def report_bytecodes(results: list[Result], top: int = 15) -> None:
+    """Python bytecodes run per call-minute in the window: in all, by module, and the functions
+    of the last setup that run the most."""
 
     def per_call_minute(result: Result, counts: dict[str, int]) -> dict[str, float]:
         minutes = result.calls * result.window_s / 60.0
@@ -742,20 +742,20 @@ def report_lines(results: list[Result], top: int = 15) -> None:
 
     def by_module(result: Result) -> dict[str, int]:
         modules: dict[str, int] = {}
-        for name, n in result.lines.items():
+        for name, n in result.bytecodes.items():
             module = name.rpartition(":")[0]
             modules[module] = modules.get(module, 0) + n
         return modules
 
     print()
-    print("Python lines run per call-minute (--count-lines: main thread, in the window;")
+    print("Python bytecodes run per call-minute (--count-bytecodes: main thread, in the window;")
     print("counting slows the relay several times over: CPU and latency above are not comparable)")
-    floor_total = sum(results[0].lines.values())
+    floor_total = sum(results[0].bytecodes.values())
     header = f"{'':<44} " + " ".join(f"{r.setup.label:>17}" for r in results)
     print(header)
     cells = []
     for result in results:
-        total = sum(result.lines.values())
+        total = sum(result.bytecodes.values())
         minutes = result.calls * result.window_s / 60.0
         ratio = f" ({_ratio(total, floor_total):.2f}x)" if result is not results[0] else ""
         cells.append(f"{total / minutes:,.0f}{ratio}")
@@ -766,8 +766,8 @@ def report_lines(results: list[Result], top: int = 15) -> None:
         row = " ".join(f"{t.get(module, 0):>17,.0f}" for t in tables)
         print(f"  {module[:42]:<42} {row}")
     last = results[-1]
-    print(f"functions of {last.setup.label} that run the most lines:")
-    functions = per_call_minute(last, last.lines)
+    print(f"functions of {last.setup.label} that run the most bytecodes:")
+    functions = per_call_minute(last, last.bytecodes)
     for name in sorted(functions, key=lambda f: -functions[f])[:top]:
         print(f"  {name[:60]:<60} {functions[name]:>12,.0f}")
 
@@ -815,10 +815,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="rounds of every setup, in alternating order; figures pool the rounds (default 1)",
     )
     parser.add_argument(
-        "--count-lines",
+        "--count-bytecodes",
         action="store_true",
-        help="also count the Python lines each relay runs in the window (bench/line_counter.py);"
-        " slows the relays, so use a few calls",
+        help="also count the Python bytecodes each relay runs in the window"
+        " (bench/bytecode_counter.py); slows the relays, so use a few calls",
     )
     parser.add_argument("--log", metavar="FILE", help="standard error of every process")
     args = parser.parse_args(argv)

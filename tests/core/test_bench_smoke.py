@@ -24,7 +24,7 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "bridge_load.py": (
         [
             *("--calls", "2", "--seconds", "1", "--warmup", "0.2", "--drain", "0.3"),
-            *("--mark-floor", "--repeat", "2", "--count-lines"),
+            *("--mark-floor", "--repeat", "2", "--count-bytecodes"),
         ],
         ["metric", "floor", "relay+marks", "bridge[off]", "target", "verdict"],
     ),
@@ -33,7 +33,7 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
 ALSO: dict[str, list[str]] = {
     "bridge_load.py": [
         "by round, bridge / floor of the same round:",
-        "Python lines run per call-minute (--count-lines: main thread, in the window;",
+        "Python bytecodes run per call-minute (--count-bytecodes: main thread, in the window;",
     ]
 }
 TIMEOUT = 90.0
@@ -92,14 +92,14 @@ def test_bench_runs_and_prints_its_table(
         assert line in lines, f"{script} did not print {line!r}:\n{result.stdout[-3000:]}"
 
 
-def test_bridge_load_counts_lines_in_every_relay(
+def test_bridge_load_counts_bytecodes_in_every_relay(
     finished: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
-    # bench/line_counter.py runs each relay and counts between two signals: a relay that never
+    # bench/bytecode_counter.py runs each relay and counts between two signals: a relay that never
     # got them, or a counter that saw nothing, would leave a zero here.
     lines = finished["bridge_load.py"].stdout.splitlines()
     row = next((line for line in lines if line.startswith("all ")), None)
-    assert row is not None, "no 'all' row of line counts"
+    assert row is not None, "no 'all' row of bytecode counts"
     figures = [int(cell.replace(",", "")) for cell in row.split()[1:] if cell[0].isdigit()]
     assert len(figures) == 3, row  # floor, relay+marks, bridge
     assert all(figure > 0 for figure in figures), row
