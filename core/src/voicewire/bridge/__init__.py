@@ -3,7 +3,9 @@
 ``protocol`` is the sans-I/O core (playback tracking, interruption maths, late-audio discarding,
 input padding); ``call`` is the asyncio layer that drives it (:class:`CallBridge`); ``edge`` and
 ``model`` say what the two halves of a call must offer; ``tasks`` starts the tasks that carry
-audio on at once.
+audio on at once. For telephony plugins: ``dialect`` makes an edge of a provider's sans-I/O
+dialect (:class:`DialectEdge`), over the socket protocol of ``socket`` (:class:`MediaSocket`;
+its aiohttp form is in ``aiohttp_socket``, which needs aiohttp).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from voicewire.bridge.call import (
     CallBridge,
     CallBridgeStats,
 )
+from voicewire.bridge.dialect import Dialect, DialectEdge
 from voicewire.bridge.edge import (
     CallerAudio,
     CallStarted,
@@ -43,10 +46,19 @@ from voicewire.bridge.protocol import (
     PlaybackTracker,
     truncation_points,
 )
+from voicewire.bridge.socket import (
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_POLICY_VIOLATION,
+    MediaSocket,
+    MediaSocketError,
+    MessageRateLimit,
+)
 from voicewire.bridge.tasks import Drain, eager_task
 
 __all__ = [
     "CALLER_DROP_REASONS",
+    "CLOSE_MESSAGE_TOO_BIG",
+    "CLOSE_POLICY_VIOLATION",
     "DEFAULT_MAX_PENDING_CALLER_AUDIO_BYTES",
     "MODEL_DROP_REASONS",
     "AckKind",
@@ -60,6 +72,8 @@ __all__ = [
     "CallStarted",
     "CallStopped",
     "CallerAudio",
+    "Dialect",
+    "DialectEdge",
     "Drain",
     "Dtmf",
     "EdgeCapabilities",
@@ -68,6 +82,9 @@ __all__ = [
     "InputPadder",
     "InterruptionPlan",
     "ItemPlayback",
+    "MediaSocket",
+    "MediaSocketError",
+    "MessageRateLimit",
     "PaddingStats",
     "PlaybackAcknowledged",
     "PlaybackKey",
