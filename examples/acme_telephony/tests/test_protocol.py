@@ -9,18 +9,19 @@ from pathlib import Path
 
 import pytest
 from voicewire_acme import protocol
-from voicewire_acme.protocol import (
-    MAX_PLAY_BYTES,
-    Acknowledged,
-    AcmeCall,
-    Ended,
-    Media,
-    Pressed,
-    Refused,
-    Started,
-)
+from voicewire_acme.protocol import MAX_PLAY_BYTES, AcmeCall
 
 from voicewire.audio.formats import ALAW_8K, MULAW_8K
+from voicewire.bridge import (
+    CallerAudio,
+    CallStarted,
+    CallStopped,
+    Dialect,
+    Dtmf,
+    EdgeCapabilities,
+    EdgeError,
+    PlaybackAcknowledged,
+)
 
 
 def frame(**fields: object) -> str:
@@ -35,7 +36,7 @@ def audio(seq: int, data: bytes = b"\xd5" * 160) -> str:
 def call() -> AcmeCall:
     started = AcmeCall()
     assert isinstance(
-        started.receive(frame(type="hello", call="c1", codec="pcma", rate=8000)), Started
+        started.receive(frame(type="hello", call="c1", codec="pcma", rate=8000)), CallStarted
     )
     return started
 
@@ -46,8 +47,13 @@ def test_hello_announces_the_codec_and_parameters() -> None:
     event = call.receive(
         frame(type="hello", call="c9", codec="pcmu", rate=8000, params={"lang": "en"}, v=2)
     )
-    assert event == Started(call_id="c9", audio_format=MULAW_8K, params={"lang": "en"})
+    assert event == CallStarted(
+        call_id="c9", stream_id=None, audio_format=MULAW_8K, custom_parameters={"lang": "en"}
+    )
     assert call.audio_format == MULAW_8K
+    assert call.capabilities == EdgeCapabilities(
+        acknowledgements=True, audio_format=MULAW_8K, provider="acme"
+    )
     assert call.call_id == "c9"
 
 
@@ -62,22 +68,22 @@ def test_hello_announces_the_codec_and_parameters() -> None:
 )
 def test_a_bad_hello_is_refused(hello: dict[str, object], words: str) -> None:
     event = AcmeCall().receive(frame(type="hello", **hello))
-    assert isinstance(event, Refused)
+    assert isinstance(event, EdgeError)
     assert words in event.message
 
 
 def test_audio_carries_the_media_clock(call: AcmeCall) -> None:
-    assert call.receive(audio(0)) == Media(data=b"\xd5" * 160, timestamp_ms=0)
-    assert call.receive(audio(3)) == Media(data=b"\xd5" * 160, timestamp_ms=60)  # a gap
+    assert call.receive(audio(0)) == CallerAudio(data=b"\xd5" * 160, timestamp_ms=0)
+    assert call.receive(audio(3)) == CallerAudio(data=b"\xd5" * 160, timestamp_ms=60)  # a gap
 
 
 def test_a_late_or_repeated_frame_is_refused(call: AcmeCall) -> None:
     call.receive(audio(5))
-    assert call.receive(audio(5)) == Refused(
+    assert call.receive(audio(5)) == EdgeError(
         message="audio.seq 5 arrived after 5", code="out_of_order"
     )
-    assert isinstance(call.receive(audio(4)), Refused)
-    assert isinstance(call.receive(audio(6)), Media)
+    assert isinstance(call.receive(audio(4)), EdgeError)
+    assert isinstance(call.receive(audio(6)), CallerAudio)
 
 
 def test_marks_come_back_as_their_tokens(call: AcmeCall) -> None:
@@ -85,24 +91,33 @@ def test_marks_come_back_as_their_tokens(call: AcmeCall) -> None:
     second = json.loads(call.mark("token-b"))
     assert first["type"] == second["type"] == "mark"
     assert first["ref"] != second["ref"]
-    assert call.receive(frame(type="played", ref=second["ref"])) == Acknowledged(token="token-b")
-    assert call.receive(frame(type="played", ref=first["ref"])) == Acknowledged(token="token-a")
+    assert call.receive(frame(type="played", ref=second["ref"])) == PlaybackAcknowledged(
+        token="token-b"
+    )
+    assert call.receive(frame(type="played", ref=first["ref"])) == PlaybackAcknowledged(
+        token="token-a"
+    )
     # Reported once only.
     replay = call.receive(frame(type="played", ref=first["ref"]))
-    assert isinstance(replay, Refused)
+    assert isinstance(replay, EdgeError)
     assert replay.code == "unknown_ref"
 
 
 def test_marks_outstanding_at_a_flush_are_still_recognised(call: AcmeCall) -> None:
     ref = json.loads(call.mark("before-flush"))["ref"]
-    assert json.loads(call.flush()) == {"type": "flush"}
-    assert call.receive(frame(type="played", ref=ref)) == Acknowledged(token="before-flush")
+    assert json.loads(call.clear()) == {"type": "flush"}
+    acknowledged = call.receive(frame(type="played", ref=ref))
+    assert acknowledged == PlaybackAcknowledged(token="before-flush")
+
+
+def test_the_call_is_a_voicewire_dialect(call: AcmeCall) -> None:
+    assert isinstance(call, Dialect)
 
 
 def test_keys_and_bye(call: AcmeCall) -> None:
-    assert call.receive(frame(type="key", digit="#")) == Pressed(digit="#")
-    assert isinstance(call.receive(frame(type="key", digit="x")), Refused)
-    assert call.receive(frame(type="bye")) == Ended(reason="bye")
+    assert call.receive(frame(type="key", digit="#")) == Dtmf(digit="#")
+    assert isinstance(call.receive(frame(type="key", digit="x")), EdgeError)
+    assert call.receive(frame(type="bye")) == CallStopped(reason="bye")
     assert call.ended
     assert call.receive(audio(0)).code == "ended"  # type: ignore[union-attr]
 
@@ -121,19 +136,19 @@ def test_keys_and_bye(call: AcmeCall) -> None:
 )
 def test_garbage_is_refused_not_raised(call: AcmeCall, sent: str | bytes, code: str) -> None:
     event = call.receive(sent)
-    assert isinstance(event, Refused)
+    assert isinstance(event, EdgeError)
     assert event.code == code
 
 
 def test_nothing_but_hello_before_hello() -> None:
     event = AcmeCall().receive(audio(0))
-    assert isinstance(event, Refused)
+    assert isinstance(event, EdgeError)
     assert event.code == "not_started"
 
 
 def test_a_second_hello_is_refused(call: AcmeCall) -> None:
     event = call.receive(frame(type="hello", call="c2", codec="pcmu", rate=8000))
-    assert isinstance(event, Refused)
+    assert isinstance(event, EdgeError)
     assert event.code == "duplicate_hello"
     assert call.audio_format == ALAW_8K
 

@@ -20,8 +20,10 @@ To Acme:
 * ``{"type": "flush"}``: drop every queued audio; Acme then reports ``played`` for every mark
   still queued.
 
-:class:`AcmeCall` holds one call's state. It reads no clock and does no I/O, so it is tested
-with plain function calls; :class:`voicewire_acme.edge.AcmeEdge` moves its frames over a socket.
+:class:`AcmeCall` holds one call's state, as a ``voicewire.bridge.Dialect``: Acme's frames in,
+voicewire's edge events out, commands to frames. It reads no clock and does no I/O, so it is
+tested with plain function calls; :class:`voicewire_acme.edge.AcmeEdge` (a
+``voicewire.bridge.DialectEdge``) moves its frames over a socket.
 """
 
 from __future__ import annotations
@@ -33,9 +35,17 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
-import attrs
-
 from voicewire.audio.formats import ALAW_8K, MULAW_8K, AudioFormat
+from voicewire.bridge.edge import (
+    CallerAudio,
+    CallStarted,
+    CallStopped,
+    Dtmf,
+    EdgeCapabilities,
+    EdgeError,
+    EdgeEvent,
+    PlaybackAcknowledged,
+)
 
 __all__ = [
     "CODECS",
@@ -44,14 +54,7 @@ __all__ = [
     "FRAME_MS",
     "MAX_PLAY_BYTES",
     "MAX_REF_LENGTH",
-    "Acknowledged",
     "AcmeCall",
-    "CallEvent",
-    "Ended",
-    "Media",
-    "Pressed",
-    "Refused",
-    "Started",
 ]
 
 CODECS: Final[Mapping[str, AudioFormat]] = {"pcma": ALAW_8K, "pcmu": MULAW_8K}
@@ -75,56 +78,6 @@ DIGITS: Final = frozenset("0123456789*#ABCD")
 # Refs of marks never reported back are forgotten past this many, oldest first, so that a peer
 # which never answers cannot grow the table without bound.
 _MAX_OUTSTANDING: Final = 4096
-
-
-@attrs.frozen(kw_only=True)
-class Started:
-    """``hello``: the call is open and its audio format known."""
-
-    call_id: str
-    audio_format: AudioFormat
-    params: Mapping[str, str] = attrs.field(factory=dict)
-
-
-@attrs.frozen(kw_only=True)
-class Media:
-    """``audio``: caller audio; ``timestamp_ms`` is ``seq`` on the media clock."""
-
-    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
-    timestamp_ms: int
-
-
-@attrs.frozen(kw_only=True)
-class Acknowledged:
-    """``played``: playback reached the mark that carried ``token``."""
-
-    token: str
-
-
-@attrs.frozen(kw_only=True)
-class Pressed:
-    """``key``: the caller pressed ``digit``."""
-
-    digit: str
-
-
-@attrs.frozen(kw_only=True)
-class Ended:
-    """``bye``: Acme ended the call."""
-
-    reason: str
-
-
-@attrs.frozen(kw_only=True)
-class Refused:
-    """A frame broke the dialect; the call goes on without it."""
-
-    message: str
-    code: str
-
-
-CallEvent = Started | Media | Acknowledged | Pressed | Ended | Refused
-"""What :meth:`AcmeCall.receive` makes of one frame."""
 
 
 class _Bad(Exception):
@@ -171,6 +124,11 @@ class AcmeCall:
         return self._format
 
     @property
+    def capabilities(self) -> EdgeCapabilities:
+        """Acknowledgements (Acme's marks) and the call's audio format."""
+        return EdgeCapabilities(acknowledgements=True, audio_format=self._format, provider="acme")
+
+    @property
     def call_id(self) -> str | None:
         """Acme's call id, once ``hello`` arrived."""
         return self._call_id
@@ -182,14 +140,14 @@ class AcmeCall:
 
     # -- from Acme ------------------------------------------------------------------------------
 
-    def receive(self, frame: str | bytes) -> CallEvent:
-        """Make sense of one frame from Acme; a frame that breaks the dialect is ``Refused``."""
+    def receive(self, frame: str | bytes) -> EdgeEvent:
+        """Make sense of one frame from Acme; a frame that breaks the dialect is an ``EdgeError``."""
         try:
             return self._receive(frame)
         except _Bad as bad:
-            return Refused(message=str(bad), code=bad.code)
+            return EdgeError(message=str(bad), code=bad.code)
 
-    def _receive(self, frame: str | bytes) -> CallEvent:
+    def _receive(self, frame: str | bytes) -> EdgeEvent:
         if not isinstance(frame, str):
             raise _Bad(f"binary frame of {len(frame)} bytes: Acme sends text", "binary_frame")
         if len(frame) > self._max_frame_bytes:
@@ -215,18 +173,18 @@ class AcmeCall:
                 raise _Bad(
                     "played: a ref this call never sent (or already reported)", "unknown_ref"
                 )
-            return Acknowledged(token=token)
+            return PlaybackAcknowledged(token=token)
         if kind == "key":
             digit = obj.get("digit")
             if not isinstance(digit, str) or digit not in DIGITS:
                 raise _Bad("key.digit must be one of 0-9 * # A-D")
-            return Pressed(digit=digit)
+            return Dtmf(digit=digit)
         if kind == "bye":
             self._ended = True
-            return Ended(reason=_text(obj, "reason", optional=True) or "bye")
+            return CallStopped(reason=_text(obj, "reason", optional=True) or "bye")
         raise _Bad(f"unknown type {str(kind)[:20]!r}", "unknown_type")
 
-    def _hello(self, obj: Mapping[str, Any]) -> Started:
+    def _hello(self, obj: Mapping[str, Any]) -> CallStarted:
         if self._call_id is not None:
             raise _Bad("a second hello: one socket carries one call", "duplicate_hello")
         call_id = _text(obj, "call")
@@ -242,9 +200,11 @@ class AcmeCall:
             raise _Bad("hello.params must map strings to strings")
         self._call_id = call_id
         self._format = fmt
-        return Started(call_id=call_id, audio_format=fmt, params=params)
+        return CallStarted(
+            call_id=call_id, stream_id=None, audio_format=fmt, custom_parameters=params
+        )
 
-    def _audio(self, obj: Mapping[str, Any]) -> Media:
+    def _audio(self, obj: Mapping[str, Any]) -> CallerAudio:
         seq = obj.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             raise _Bad("audio.seq must be an integer >= 0")
@@ -261,7 +221,7 @@ class AcmeCall:
             # A late or repeated frame: its slot was already filled (or padded by the bridge).
             raise _Bad(f"audio.seq {seq} arrived after {self._next_seq - 1}", "out_of_order")
         self._next_seq = seq + 1
-        return Media(data=data, timestamp_ms=seq * FRAME_MS)
+        return CallerAudio(data=data, timestamp_ms=seq * FRAME_MS)
 
     # -- to Acme --------------------------------------------------------------------------------
 
@@ -283,6 +243,6 @@ class AcmeCall:
             self._outstanding.popitem(last=False)
         return _dumps({"type": "mark", "ref": ref})
 
-    def flush(self) -> str:
+    def clear(self) -> str:
         """The ``flush`` frame. Marks stay outstanding: Acme reports each one as ``played``."""
         return _dumps({"type": "flush"})
