@@ -6,16 +6,17 @@ import base64
 import json
 
 from voicewire_telnyx.caller import TelnyxDialect
-from voicewire_telnyx.protocol import (
-    Acknowledged,
-    Media,
-    Refused,
-    Started,
-    TelnyxStream,
-    swap16,
-)
+from voicewire_telnyx.protocol import TelnyxStream, swap16
 
 from voicewire.audio.formats import MULAW_8K, AudioFormat
+from voicewire.bridge import (
+    CallerAudio,
+    CallStarted,
+    Dialect,
+    EdgeCapabilities,
+    EdgeError,
+    PlaybackAcknowledged,
+)
 
 
 def opened(codec: str = "L16") -> tuple[TelnyxStream, TelnyxDialect]:
@@ -24,10 +25,18 @@ def opened(codec: str = "L16") -> tuple[TelnyxStream, TelnyxDialect]:
     connected, start = dialect.opening()
     assert stream.receive(connected) is None
     event = stream.receive(start)
-    assert isinstance(event, Started)
-    assert event.params == {"lang": "en"}
+    assert isinstance(event, CallStarted)
+    assert event.custom_parameters == {"lang": "en"}
     assert event.call_id == dialect.call_control_id
     return stream, dialect
+
+
+def test_the_stream_is_a_voicewire_dialect() -> None:
+    stream, _ = opened("PCMU")
+    assert isinstance(stream, Dialect)
+    assert stream.capabilities == EdgeCapabilities(
+        acknowledgements=True, audio_format=MULAW_8K, provider="telnyx"
+    )
 
 
 def test_l16_is_big_endian_on_the_wire_and_little_endian_inside() -> None:
@@ -36,8 +45,8 @@ def test_l16_is_big_endian_on_the_wire_and_little_endian_inside() -> None:
     pcm = b"\x01\x02\x03\x04"  # little-endian samples 0x0201, 0x0403
     frame = json.loads(dialect.media(pcm, 0))
     assert base64.b64decode(frame["media"]["payload"]) == b"\x02\x01\x04\x03"
-    assert stream.receive(json.dumps(frame)) == Media(data=pcm, timestamp_ms=0)
-    (out,) = stream.media(pcm)
+    assert stream.receive(json.dumps(frame)) == CallerAudio(data=pcm, timestamp_ms=0)
+    (out,) = stream.play(pcm)
     assert json.loads(out) == {"event": "media", "media": {"payload": "AgEEAw=="}}
     assert swap16(swap16(pcm)) == pcm
 
@@ -45,7 +54,7 @@ def test_l16_is_big_endian_on_the_wire_and_little_endian_inside() -> None:
 def test_pcmu_passes_through_and_splits_at_one_second() -> None:
     stream, _ = opened("PCMU")
     assert stream.audio_format == MULAW_8K
-    frames = stream.media(b"\xff" * 8100)
+    frames = stream.play(b"\xff" * 8100)
     assert [len(base64.b64decode(json.loads(f)["media"]["payload"])) for f in frames] == [
         8000,
         100,
@@ -56,16 +65,16 @@ def test_marks_outbound_track_order_and_errors() -> None:
     stream, dialect = opened("PCMU")
     name = json.loads(stream.mark("tok"))["mark"]["name"]
     assert json.loads(stream.clear()) == {"event": "clear"}
-    assert stream.receive(dialect.mark_played(name)) == Acknowledged(token="tok")
-    assert isinstance(stream.receive(dialect.mark_played(name)), Refused)
+    assert stream.receive(dialect.mark_played(name)) == PlaybackAcknowledged(token="tok")
+    assert isinstance(stream.receive(dialect.mark_played(name)), EdgeError)
     outbound = json.dumps({"event": "media", "media": {"track": "outbound", "payload": "/w=="}})
     assert stream.receive(outbound) is None
-    assert isinstance(stream.receive(dialect.media(b"\xff" * 160, 40)), Media)
+    assert isinstance(stream.receive(dialect.media(b"\xff" * 160, 40)), CallerAudio)
     late = stream.receive(dialect.media(b"\xff" * 160, 20))
-    assert isinstance(late, Refused)
+    assert isinstance(late, EdgeError)
     assert late.code == "out_of_order"
     error = stream.receive(json.dumps({"event": "error", "payload": {"code": 100002}}))
-    assert isinstance(error, Refused)
+    assert isinstance(error, EdgeError)
     assert error.code == "telnyx_100002"
 
 
@@ -79,5 +88,5 @@ def test_unsupported_format_is_refused() -> None:
         },
     }
     event = TelnyxStream().receive(json.dumps(start))
-    assert isinstance(event, Refused)
+    assert isinstance(event, EdgeError)
     assert event.code == "unsupported_format"

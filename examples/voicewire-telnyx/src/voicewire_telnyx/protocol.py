@@ -1,4 +1,4 @@
-"""Telnyx's media-streaming WebSocket dialect, sans-I/O: frames in, call events out.
+"""Telnyx's media-streaming WebSocket dialect, sans-I/O: frames in, the bridge's edge events out.
 
 Telnyx opens the WebSocket to the application's ``stream_url`` and sends JSON text frames:
 
@@ -32,9 +32,17 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
-import attrs
-
 from voicewire.audio.formats import ALAW_8K, MULAW_8K, AudioFormat
+from voicewire.bridge.edge import (
+    CallerAudio,
+    CallStarted,
+    CallStopped,
+    Dtmf,
+    EdgeCapabilities,
+    EdgeError,
+    EdgeEvent,
+    PlaybackAcknowledged,
+)
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
@@ -42,13 +50,6 @@ __all__ = [
     "L16_RATES",
     "MAX_MEDIA_MS",
     "MAX_NAME_LENGTH",
-    "Acknowledged",
-    "CallEvent",
-    "Ended",
-    "Media",
-    "Pressed",
-    "Refused",
-    "Started",
     "TelnyxStream",
     "audio_format_for",
     "swap16",
@@ -89,57 +90,6 @@ def audio_format_for(encoding: str, sample_rate: int) -> AudioFormat | None:
     if encoding == "L16" and sample_rate in L16_RATES:
         return AudioFormat(encoding="pcm16", sample_rate=sample_rate)
     return None
-
-
-@attrs.frozen(kw_only=True)
-class Started:
-    """``start``: the stream is open and its format known."""
-
-    call_id: str
-    stream_id: str
-    audio_format: AudioFormat
-    params: Mapping[str, str] = attrs.field(factory=dict)
-
-
-@attrs.frozen(kw_only=True)
-class Media:
-    """``media`` (inbound track): caller audio in the edge's format."""
-
-    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
-    timestamp_ms: int
-
-
-@attrs.frozen(kw_only=True)
-class Acknowledged:
-    """``mark``: playback reached the mark that carried ``token``."""
-
-    token: str
-
-
-@attrs.frozen(kw_only=True)
-class Pressed:
-    """``dtmf``: the caller pressed ``digit``."""
-
-    digit: str
-
-
-@attrs.frozen(kw_only=True)
-class Ended:
-    """``stop``: Telnyx stopped the stream."""
-
-    reason: str
-
-
-@attrs.frozen(kw_only=True)
-class Refused:
-    """A frame broke the dialect, or Telnyx reported an ``error``; the call goes on."""
-
-    message: str
-    code: str
-
-
-CallEvent = Started | Media | Acknowledged | Pressed | Ended | Refused
-"""What :meth:`TelnyxStream.receive` makes of one frame (``None``: nothing to report)."""
 
 
 class _Bad(Exception):
@@ -203,6 +153,11 @@ class TelnyxStream:
         return self._format
 
     @property
+    def capabilities(self) -> EdgeCapabilities:
+        """Acknowledgements (Telnyx's marks) and the stream's format."""
+        return EdgeCapabilities(acknowledgements=True, audio_format=self._format, provider="telnyx")
+
+    @property
     def call_id(self) -> str | None:
         """``start.call_control_id``, once ``start`` arrived."""
         return self._call_id
@@ -219,15 +174,15 @@ class TelnyxStream:
 
     # -- from Telnyx ---------------------------------------------------------------------------
 
-    def receive(self, frame: str | bytes) -> CallEvent | None:
+    def receive(self, frame: str | bytes) -> EdgeEvent | None:
         """Make sense of one frame; ``None`` for frames with nothing to report (``connected``,
-        the outbound track). A frame that breaks the dialect is ``Refused``."""
+        the outbound track). A frame that breaks the dialect is an ``EdgeError``."""
         try:
             return self._receive(frame)
         except _Bad as bad:
-            return Refused(message=str(bad), code=bad.code)
+            return EdgeError(message=str(bad), code=bad.code)
 
-    def _receive(self, frame: str | bytes) -> CallEvent | None:
+    def _receive(self, frame: str | bytes) -> EdgeEvent | None:
         if not isinstance(frame, str):
             raise _Bad(f"binary frame of {len(frame)} bytes: Telnyx sends text", "binary_frame")
         if len(frame) > self._max_frame_bytes:
@@ -256,18 +211,18 @@ class TelnyxStream:
             token = self._outstanding.pop(name, None)
             if token is None:
                 raise _Bad("mark: a name this stream never sent (or already reported)", "unknown")
-            return Acknowledged(token=token)
+            return PlaybackAcknowledged(token=token)
         if kind == "dtmf":
             digit = _obj(obj, "dtmf").get("digit")
             if not isinstance(digit, str) or digit not in DIGITS:
                 raise _Bad("dtmf.digit must be one of 0-9 * # A-D")
-            return Pressed(digit=digit)
+            return Dtmf(digit=digit)
         if kind == "stop":
             self._ended = True
-            return Ended(reason="stop")
+            return CallStopped(reason="stop")
         raise _Bad(f"unknown event {str(kind)[:20]!r}", "unknown_event")
 
-    def _start(self, obj: Mapping[str, Any]) -> Started:
+    def _start(self, obj: Mapping[str, Any]) -> CallStarted:
         if self._call_id is not None:
             raise _Bad("a second start: one socket carries one stream", "duplicate_start")
         stream_id = _text(obj, "stream_id", "start")
@@ -295,14 +250,14 @@ class TelnyxStream:
         self._call_id = call_id
         self._stream_id = stream_id
         self._format = fmt
-        return Started(
+        return CallStarted(
             call_id=call_id,
             stream_id=stream_id,
             audio_format=fmt,
-            params={str(k): str(v) for k, v in params.items()},
+            custom_parameters={str(k): str(v) for k, v in params.items()},
         )
 
-    def _media(self, obj: Mapping[str, Any]) -> Media | None:
+    def _media(self, obj: Mapping[str, Any]) -> CallerAudio | None:
         media = _obj(obj, "media")
         if media.get("track", "inbound") != "inbound":
             return None  # both_tracks also streams what the callee hears: not caller audio
@@ -329,23 +284,23 @@ class TelnyxStream:
         self._received_bytes += len(data)
         if self._format.encoding == "pcm16":
             data = swap16(data)
-        return Media(data=data, timestamp_ms=timestamp)
+        return CallerAudio(data=data, timestamp_ms=timestamp)
 
     @staticmethod
-    def _error(obj: Mapping[str, Any]) -> Refused:
+    def _error(obj: Mapping[str, Any]) -> EdgeError:
         payload = obj.get("payload")
         details = payload if isinstance(payload, dict) else obj
         code = details.get("code")
         text = details.get("detail") or details.get("title") or details.get("message")
-        return Refused(
+        return EdgeError(
             message=f"Telnyx reported an error: {str(text or 'no detail')[:200]}",
             code=f"telnyx_{str(code)[:32]}" if code is not None else "telnyx_error",
         )
 
     # -- to Telnyx -----------------------------------------------------------------------------
 
-    def media(self, data: bytes) -> list[str]:
-        """The ``media`` frames for ``data`` (in the stream's format), at most 1 s each."""
+    def play(self, data: bytes) -> list[str]:
+        """The ``media`` frames that play ``data`` (in the stream's format), at most 1 s each."""
         step = self._format.sample_rate * self._format.bytes_per_frame * MAX_MEDIA_MS // 1000
         wire = swap16(data) if self._format.encoding == "pcm16" else data
         return [
