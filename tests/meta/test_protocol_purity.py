@@ -1,7 +1,8 @@
 """Protocol code stays sans-I/O: no event loop, no network library, no tracing, no clock.
 
-The protocol packages (``plugins/*/src/*/protocol/``) and the bridge's ``protocol`` module are
-pure functions and state machines over bytes, dicts and numbers. This test reads their source (it
+The protocol packages (``plugins/*/src/*/protocol/``), the bridge's ``protocol`` module and the
+example plugins' dialects (``examples/*/src/*/protocol.py``, each a ``voicewire.bridge.Dialect``)
+are pure functions and state machines over bytes, dicts and numbers. This test reads their source (it
 never imports it) and fails on any import of asyncio, aiohttp, websockets or opentelemetry, and on
 any reading of a clock (or sleeping): time enters protocol code as a number passed in.
 """
@@ -47,6 +48,7 @@ def protocol_sources(root: Path = ROOT) -> list[Path]:
     found = set(root.glob("plugins/*/src/*/protocol/**/*.py"))
     found.update(root.glob("core/src/voicewire/bridge/protocol.py"))
     found.update(root.glob("core/src/voicewire/bridge/protocol/**/*.py"))
+    found.update(root.glob("examples/*/src/*/protocol.py"))
     return sorted(found)
 
 
@@ -129,12 +131,14 @@ def test_checker_accepts_pure_code(source: str) -> None:
     assert violations(source) == []
 
 
-def test_protocol_sources_finds_both_locations(tmp_path: Path) -> None:
+def test_protocol_sources_finds_every_location(tmp_path: Path) -> None:
     plugin_file = tmp_path / "plugins/acme/src/voicewire_acme/protocol/messages.py"
     nested = tmp_path / "plugins/acme/src/voicewire_acme/protocol/sub/more.py"
     bridge = tmp_path / "core/src/voicewire/bridge/protocol.py"
+    example = tmp_path / "examples/acme/src/voicewire_acme/protocol.py"
     elsewhere = tmp_path / "plugins/acme/src/voicewire_acme/transport.py"
-    for path in (plugin_file, nested, bridge, elsewhere):
+    example_edge = tmp_path / "examples/acme/src/voicewire_acme/edge.py"
+    for path in (plugin_file, nested, bridge, example, elsewhere, example_edge):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("", encoding="utf-8")
-    assert protocol_sources(tmp_path) == sorted([plugin_file, nested, bridge])
+    assert protocol_sources(tmp_path) == sorted([plugin_file, nested, bridge, example])
