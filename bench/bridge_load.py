@@ -30,6 +30,7 @@ targets (set for 100 calls). Nothing is asserted: it prints.
     python bench/bridge_load.py --compare-trace      # the three trace modes, one run
     python bench/bridge_load.py --repeat 3           # alternating rounds, pooled
     python bench/bridge_load.py --mark-floor         # and the floor plus one mark per message
+    python bench/bridge_load.py --calls 3 --count-bytecodes  # and the bytecodes each relay runs
 
 docs/performance.md explains every line of the table.
 """
@@ -749,7 +750,7 @@ def report_bytecodes(results: list[Result], top: int = 15) -> None:
 
     print()
     print("Python bytecodes run per call-minute (--count-bytecodes: main thread, in the window;")
-    print("counting slows the relay several times over: CPU and latency above are not comparable)")
+    print("counting slows the relays many times over: CPU and latency above are not comparable)")
     floor_total = sum(results[0].bytecodes.values())
     header = f"{'':<44} " + " ".join(f"{r.setup.label:>17}" for r in results)
     print(header)
