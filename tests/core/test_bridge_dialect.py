@@ -21,6 +21,7 @@ from aiohttp import web
 
 from voicewire.audio.formats import MULAW_8K, AudioFormat
 from voicewire.bridge import (
+    CallBridge,
     CallerAudio,
     CallStarted,
     CallStopped,
@@ -32,10 +33,12 @@ from voicewire.bridge import (
     EdgeEvent,
     MessageRateLimit,
     PlaybackAcknowledged,
+    RawEdgeMessage,
     TelephonyEdge,
 )
 from voicewire.bridge.aiohttp_socket import AiohttpMediaSocket
 from voicewire.errors import ProtocolError, TransportStateError
+from voicewire.events import RawEdgeFrameEvent
 from voicewire.testing import FakeRealtimeServer
 from voicewire.testing.conformance import check_bridge_with_edge, check_telephony_edge
 from voicewire.testing.telephony import (
@@ -45,6 +48,7 @@ from voicewire.testing.telephony import (
     OutboundMark,
     OutboundMessage,
 )
+from voicewire_openai_ws import OpenAIRealtimeWebSocket
 
 pytest_plugins = ["voicewire.testing.pytest_plugin"]
 
@@ -202,7 +206,8 @@ async def _read_to_the_end(
 
 
 async def drain(edge: DialectEdge) -> list[EdgeEvent]:
-    return [event async for event in edge.events()]
+    """The edge's events, without the raw frame each one comes after (tested on their own)."""
+    return [event async for event in edge.events() if not isinstance(event, RawEdgeMessage)]
 
 
 async def test_accept_reads_to_the_start_and_events_yield_what_came_before(
@@ -349,3 +354,104 @@ async def test_a_send_to_a_vanished_peer_stops_sending_quietly(no_task_leaks: No
     async with provider_link(handler) as client:
         await client.send_str(json.dumps({"t": "hello", "call": "c-1"}))
         await client.receive()
+
+
+# --- raw frames on "*" ---------------------------------------------------------------------------
+
+
+def raw(frame: str | bytes) -> RawEdgeMessage:
+    return RawEdgeMessage(event=RawEdgeFrameEvent(provider="brisk", frame=frame))
+
+
+async def test_every_frame_comes_raw_first_even_one_the_dialect_ignores_or_refuses(
+    no_task_leaks: None,
+) -> None:
+    seen: list[EdgeEvent] = []
+    hi, hello = json.dumps({"t": "hi"}), json.dumps({"t": "hello", "call": "c-1"})
+    key, bye = json.dumps({"t": "key", "d": "5"}), json.dumps({"t": "bye"})
+
+    async def handler(ws: web.WebSocketResponse) -> None:
+        edge = brisk_edge(ws)
+        assert edge.raw_messages_wanted is None  # the default: every frame's raw event
+        await edge.accept()
+        seen.extend([event async for event in edge.events()])
+        await edge.close()
+
+    async with provider_link(handler) as client:
+        for frame in (hi, key, hello, "{not json"):
+            await client.send_str(frame)
+        await client.send_bytes(b"\x00\x01")
+        await client.send_str(bye)
+    assert seen == [
+        raw(hi),  # a greeting means nothing to the bridge, but a listener of "*" sees it
+        raw(key),
+        Dtmf(digit="5"),
+        raw(hello),
+        CallStarted(call_id="c-1", stream_id=None, audio_format=MULAW_8K),
+        raw("{not json"),
+        EdgeError(message="bad Brisk frame (JSONDecodeError)", code="bad_frame"),
+        raw(b"\x00\x01"),
+        EdgeError(message="Brisk sends text frames only", code="binary_frame"),
+        raw(bye),
+        CallStopped(reason="bye"),
+    ]
+
+
+async def test_no_raw_frames_while_nobody_wants_them(no_task_leaks: None) -> None:
+    seen: list[EdgeEvent] = []
+    asked: list[bool] = []
+
+    def wanted() -> bool:
+        asked.append(False)
+        return False
+
+    async def handler(ws: web.WebSocketResponse) -> None:
+        edge = brisk_edge(ws)
+        edge.raw_messages_wanted = wanted
+        seen.extend([event async for event in edge.events()])
+
+    async with provider_link(handler) as client:
+        await client.send_str(json.dumps({"t": "hello", "call": "c-1"}))
+        await client.send_str(json.dumps({"t": "bye"}))
+    assert [type(event) for event in seen] == [CallStarted, CallStopped]
+    assert len(asked) == 2  # asked on every frame: a listener may come and go mid-call
+
+
+def test_a_raw_frame_shows_its_kind_and_size_never_its_content() -> None:
+    secret = json.dumps({"t": "hello", "call": "c-1", "token": "tok-SECRET"})
+    text = RawEdgeFrameEvent(provider="brisk", frame=secret)
+    assert "SECRET" not in repr(text)
+    assert f"text frame of {len(secret)} characters" in repr(text)
+    binary = RawEdgeFrameEvent(provider="brisk", frame=b"SECRET")
+    assert "SECRET" not in repr(binary)
+    assert "binary frame of 6 bytes" in repr(binary)
+    assert RawEdgeFrameEvent.channel == "*"
+
+
+async def test_a_bridge_shows_the_frames_to_a_listener_of_star(
+    no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
+) -> None:
+    frames: list[RawEdgeFrameEvent] = []
+    hello, bye = json.dumps({"t": "hello", "call": "c-1"}), json.dumps({"t": "bye"})
+    key = json.dumps({"t": "key", "d": "7"})
+
+    def on_raw(event: object) -> None:
+        if isinstance(event, RawEdgeFrameEvent):
+            frames.append(event)
+
+    async def handler(ws: web.WebSocketResponse) -> None:
+        edge = brisk_edge(ws)
+        await edge.accept()  # the start's raw frame waits with it for the bridge
+        model = OpenAIRealtimeWebSocket(
+            url=fake_realtime_server.url, api_key="sk-test", plugin_observers=False
+        )
+        bridge = CallBridge(edge, model, plugin_observers=False)
+        bridge.on("*", on_raw)
+        await bridge.run()
+
+    async with provider_link(handler) as client:
+        await client.send_str(hello)
+        await client.send_str(key)
+        await client.send_str(bye)
+    assert [event.frame for event in frames] == [hello, key, bye]
+    assert {event.provider for event in frames} == {"brisk"}

@@ -34,6 +34,7 @@ __all__ = [
     "ItemUpdateEvent",
     "MarkEvent",
     "OutputTextDeltaEvent",
+    "RawEdgeFrameEvent",
     "RawServerEvent",
     "ReconnectedEvent",
     "SpeechStartedEvent",
@@ -59,6 +60,13 @@ def _bytes_repr(data: bytes) -> str:
 def _names_only(params: Mapping[str, Any]) -> str:
     # Applications pass credentials as stream parameters; a repr shows only their names.
     return "{" + ", ".join(f"{name!r}: '***'" for name in params) + "}"
+
+
+def _frame_repr(frame: str | bytes) -> str:
+    # A provider frame carries caller audio and often per-call parameters, where applications put
+    # credentials: a repr shows its kind and size only.
+    kind = "text" if isinstance(frame, str) else "binary"
+    return f"<{kind} frame of {len(frame)} {'characters' if kind == 'text' else 'bytes'}>"
 
 
 def _frozen_dict(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -261,6 +269,25 @@ class RawServerEvent:
 
 
 @attrs.frozen(kw_only=True)
+class RawEdgeFrameEvent:
+    """A telephony provider's frame exactly as received, before its dialect read it (channel ``*``).
+
+    :class:`~voicewire.bridge.DialectEdge` emits it for every frame, including frames its dialect
+    then refuses or ignores, while something listens on ``"*"``. Its repr shows the frame's kind
+    and size, never its content (caller audio, custom parameters).
+
+    Attributes:
+        provider: The dialect's ``capabilities.provider``.
+        frame: The WebSocket frame: ``str`` for a text frame, ``bytes`` for a binary one.
+    """
+
+    type: Literal["edge_frame"] = attrs.field(default="edge_frame", init=False)
+    channel: ClassVar[str] = WILDCARD
+    provider: str
+    frame: str | bytes = attrs.field(repr=_frame_repr)
+
+
+@attrs.frozen(kw_only=True)
 class CallStartEvent:
     """A telephony call started streaming media (Twilio: the ``start`` message)."""
 
@@ -317,6 +344,7 @@ TransportEvent = (
     | SpeechStartedEvent
     | SpeechStoppedEvent
     | RawServerEvent
+    | RawEdgeFrameEvent
     | CallStartEvent
     | CallStopEvent
     | DtmfEvent

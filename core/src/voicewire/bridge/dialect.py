@@ -17,9 +17,17 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from voicewire.bridge.edge import CallStarted, CallStopped, EdgeCapabilities, EdgeError, EdgeEvent
+from voicewire.bridge.edge import (
+    CallStarted,
+    CallStopped,
+    EdgeCapabilities,
+    EdgeError,
+    EdgeEvent,
+    RawEdgeMessage,
+)
 from voicewire.bridge.socket import MediaSocket, MediaSocketError
 from voicewire.errors import ProtocolError, TransportStateError
+from voicewire.events import RawEdgeFrameEvent
 
 __all__ = ["Dialect", "DialectEdge"]
 
@@ -83,6 +91,10 @@ class DialectEdge:
     Call :meth:`accept` before building the bridge when the call's start names its audio
     format: the bridge reads ``capabilities.audio_format`` once, when it is built.
 
+    Every frame received is also yielded raw, first, as
+    ``RawEdgeMessage(RawEdgeFrameEvent(provider, frame))`` while :attr:`raw_messages_wanted` says
+    so (under a bridge: while something listens on ``"*"``).
+
     Args:
         dialect: The call's dialect state.
         socket: The connection the provider streams the call over (for aiohttp,
@@ -92,13 +104,21 @@ class DialectEdge:
     def __init__(self, dialect: Dialect, socket: MediaSocket) -> None:
         self._dialect = dialect
         self._socket = socket
-        self._early: deque[EdgeEvent] = deque()
+        # Events read but not yet yielded: those before the start (accept) and a frame's own
+        # event behind its raw one.
+        self._held: deque[EdgeEvent] = deque()
         self._send_lock = asyncio.Lock()
         self._iterated = False
         self._stopped = False
         self._reading_done = False
         self._send_failed = False
         self._closed = False
+        self.raw_messages_wanted: Callable[[], bool] | None = None
+        """Says whether anyone wants a raw event per frame now; ``None``: always.
+
+        :class:`~voicewire.bridge.CallBridge` sets it to whether anything listens on ``"*"``, so
+        that a call nobody inspects does not build a raw event for every frame.
+        """
 
     def __repr__(self) -> str:
         provider = self._dialect.capabilities.provider
@@ -125,13 +145,16 @@ class DialectEdge:
         Raises:
             ProtocolError: The connection ended before the call started.
         """
+        read: list[EdgeEvent] = []
         while True:
             event = await self._next()
             if event is None:
+                self._held.extendleft(reversed(read))
                 provider = self._dialect.capabilities.provider
                 raise ProtocolError(f"the {provider} connection ended before the call started")
-            self._early.append(event)
+            read.append(event)
             if isinstance(event, CallStarted):
+                self._held.extendleft(reversed(read))
                 return event
 
     def events(self) -> AsyncIterator[EdgeEvent]:
@@ -146,8 +169,6 @@ class DialectEdge:
         return self._events()
 
     async def _events(self) -> AsyncIterator[EdgeEvent]:
-        while self._early:
-            yield self._early.popleft()
         while (event := await self._next()) is not None:
             yield event
         if not self._stopped:
@@ -156,6 +177,8 @@ class DialectEdge:
             yield CallStopped(reason="connection_closed")
 
     async def _next(self) -> EdgeEvent | None:
+        if self._held:
+            return self._held.popleft()
         while not self._reading_done:
             try:
                 frame = await self._socket.receive_frame()
@@ -165,13 +188,18 @@ class DialectEdge:
                 self._reading_done = True
                 return None
             event = self._dialect.receive(frame)
-            if event is None:
-                continue
             if isinstance(event, CallStopped):
                 # The provider ended the call: nothing it sends after that matters, and nothing
                 # is sent to it any more.
                 self._stopped = self._reading_done = True
-            return event
+            wanted = self.raw_messages_wanted
+            if wanted is None or wanted():
+                if event is not None:
+                    self._held.append(event)
+                provider = self._dialect.capabilities.provider
+                return RawEdgeMessage(event=RawEdgeFrameEvent(provider=provider, frame=frame))
+            if event is not None:
+                return event
         return None
 
     async def play(self, data: bytes) -> None:
