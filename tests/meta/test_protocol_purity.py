@@ -1,7 +1,7 @@
 """Protocol code stays sans-I/O: no event loop, no network library, no tracing, no clock.
 
-The protocol packages (``plugins/*/src/*/protocol/``), the bridge's ``protocol`` module and the
-example plugins' dialects (``examples/*/src/*/protocol.py``, each a ``voicewire.bridge.Dialect``)
+The protocol packages (``plugins/*/src/*/protocol/``), the bridge's ``protocol`` module, its
+helpers for dialects (``frames``, ``marks``) and the example plugins' dialects (``examples/*/src/*/protocol.py``, each a ``voicewire.bridge.Dialect``)
 are pure functions and state machines over bytes, dicts and numbers. This test reads their source (it
 never imports it) and fails on any import of asyncio, aiohttp, websockets or opentelemetry, and on
 any reading of a clock (or sleeping): time enters protocol code as a number passed in.
@@ -47,6 +47,8 @@ def protocol_sources(root: Path = ROOT) -> list[Path]:
     """Every protocol source file of the repository, sorted."""
     found = set(root.glob("plugins/*/src/*/protocol/**/*.py"))
     found.update(root.glob("core/src/voicewire/bridge/protocol.py"))
+    found.update(root.glob("core/src/voicewire/bridge/frames.py"))
+    found.update(root.glob("core/src/voicewire/bridge/marks.py"))
     found.update(root.glob("core/src/voicewire/bridge/protocol/**/*.py"))
     found.update(root.glob("examples/*/src/*/protocol.py"))
     return sorted(found)

@@ -5,7 +5,9 @@ input padding); ``call`` is the asyncio layer that drives it (:class:`CallBridge
 ``model`` say what the two halves of a call must offer; ``tasks`` starts the tasks that carry
 audio on at once. For telephony plugins: ``dialect`` makes an edge of a provider's sans-I/O
 dialect (:class:`DialectEdge`), over the socket protocol of ``socket`` (:class:`MediaSocket`;
-its aiohttp form is in ``aiohttp_socket``, which needs aiohttp).
+its aiohttp form is in ``aiohttp_socket``, which needs aiohttp); ``frames`` and ``marks`` hold
+what dialects of JSON frames with marks share (:func:`json_object`, :class:`FrameError`,
+:class:`MarkTable`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from voicewire.bridge.edge import (
     RawEdgeMessage,
     TelephonyEdge,
 )
+from voicewire.bridge.frames import FrameError, json_object
+from voicewire.bridge.marks import MarkTable
 from voicewire.bridge.model import BridgeableModel
 from voicewire.bridge.protocol import (
     AckKind,
@@ -79,9 +83,11 @@ __all__ = [
     "EdgeCapabilities",
     "EdgeError",
     "EdgeEvent",
+    "FrameError",
     "InputPadder",
     "InterruptionPlan",
     "ItemPlayback",
+    "MarkTable",
     "MediaSocket",
     "MediaSocketError",
     "MessageRateLimit",
@@ -93,5 +99,6 @@ __all__ = [
     "RawEdgeMessage",
     "TelephonyEdge",
     "eager_task",
+    "json_object",
     "truncation_points",
 ]

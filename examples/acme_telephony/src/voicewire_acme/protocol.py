@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -42,10 +41,11 @@ from voicewire.bridge.edge import (
     CallStopped,
     Dtmf,
     EdgeCapabilities,
-    EdgeError,
     EdgeEvent,
     PlaybackAcknowledged,
 )
+from voicewire.bridge.frames import FrameError, json_object
+from voicewire.bridge.marks import MarkTable
 
 __all__ = [
     "CODECS",
@@ -75,16 +75,6 @@ DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024
 DIGITS: Final = frozenset("0123456789*#ABCD")
 """The keys of a telephone keypad."""
 
-# Refs of marks never reported back are forgotten past this many, oldest first, so that a peer
-# which never answers cannot grow the table without bound.
-_MAX_OUTSTANDING: Final = 4096
-
-
-class _Bad(Exception):
-    def __init__(self, message: str, code: str = "bad_message") -> None:
-        super().__init__(message)
-        self.code = code
-
 
 def _dumps(obj: Mapping[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"))
@@ -95,7 +85,7 @@ def _text(obj: Mapping[str, Any], key: str, *, optional: bool = False, limit: in
     if value is None and optional:
         return ""
     if not isinstance(value, str) or not value or len(value) > limit:
-        raise _Bad(f"{obj.get('type')}.{key} must be a string of 1..{limit} characters")
+        raise FrameError(f"{obj.get('type')}.{key} must be a string of 1..{limit} characters")
     return value
 
 
@@ -115,8 +105,7 @@ class AcmeCall:
         self._call_id: str | None = None
         self._ended = False
         self._next_seq = 0
-        self._marks = 0
-        self._outstanding: OrderedDict[str, str] = OrderedDict()
+        self._refs = MarkTable("m")
 
     @property
     def audio_format(self) -> AudioFormat:
@@ -144,60 +133,51 @@ class AcmeCall:
         """Make sense of one frame from Acme; a frame that breaks the dialect is an ``EdgeError``."""
         try:
             return self._receive(frame)
-        except _Bad as bad:
-            return EdgeError(message=str(bad), code=bad.code)
+        except FrameError as bad:
+            return bad.event()
 
     def _receive(self, frame: str | bytes) -> EdgeEvent:
-        if not isinstance(frame, str):
-            raise _Bad(f"binary frame of {len(frame)} bytes: Acme sends text", "binary_frame")
-        if len(frame) > self._max_frame_bytes:
-            raise _Bad(f"frame of {len(frame)} characters is over the limit", "too_large")
-        try:
-            obj = json.loads(frame)
-        except ValueError:
-            raise _Bad("frame is not JSON", "invalid_json") from None
-        if not isinstance(obj, dict):
-            raise _Bad(f"frame must be a JSON object, got {type(obj).__name__}", "not_an_object")
+        obj = json_object(frame, provider="Acme", max_chars=self._max_frame_bytes)
         kind = obj.get("type")
         if kind == "hello":
             return self._hello(obj)
         if self._call_id is None:
-            raise _Bad(f"{str(kind)[:20]!r} before hello", "not_started")
+            raise FrameError(f"{str(kind)[:20]!r} before hello", "not_started")
         if self._ended:
-            raise _Bad(f"{str(kind)[:20]!r} after bye", "ended")
+            raise FrameError(f"{str(kind)[:20]!r} after bye", "ended")
         if kind == "audio":
             return self._audio(obj)
         if kind == "played":
-            token = self._outstanding.pop(_text(obj, "ref", limit=MAX_REF_LENGTH), None)
+            token = self._refs.resolve(_text(obj, "ref", limit=MAX_REF_LENGTH))
             if token is None:
-                raise _Bad(
+                raise FrameError(
                     "played: a ref this call never sent (or already reported)", "unknown_ref"
                 )
             return PlaybackAcknowledged(token=token)
         if kind == "key":
             digit = obj.get("digit")
             if not isinstance(digit, str) or digit not in DIGITS:
-                raise _Bad("key.digit must be one of 0-9 * # A-D")
+                raise FrameError("key.digit must be one of 0-9 * # A-D")
             return Dtmf(digit=digit)
         if kind == "bye":
             self._ended = True
             return CallStopped(reason=_text(obj, "reason", optional=True) or "bye")
-        raise _Bad(f"unknown type {str(kind)[:20]!r}", "unknown_type")
+        raise FrameError(f"unknown type {str(kind)[:20]!r}", "unknown_type")
 
     def _hello(self, obj: Mapping[str, Any]) -> CallStarted:
         if self._call_id is not None:
-            raise _Bad("a second hello: one socket carries one call", "duplicate_hello")
+            raise FrameError("a second hello: one socket carries one call", "duplicate_hello")
         call_id = _text(obj, "call")
         fmt = CODECS.get(str(obj.get("codec")))
         if fmt is None:
-            raise _Bad(f"hello.codec must be one of {', '.join(sorted(CODECS))}")
+            raise FrameError(f"hello.codec must be one of {', '.join(sorted(CODECS))}")
         if obj.get("rate") != fmt.sample_rate:
-            raise _Bad(f"hello.rate must be {fmt.sample_rate}")
+            raise FrameError(f"hello.rate must be {fmt.sample_rate}")
         params = obj.get("params", {})
         if not isinstance(params, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in params.items()
         ):
-            raise _Bad("hello.params must map strings to strings")
+            raise FrameError("hello.params must map strings to strings")
         self._call_id = call_id
         self._format = fmt
         return CallStarted(
@@ -207,19 +187,19 @@ class AcmeCall:
     def _audio(self, obj: Mapping[str, Any]) -> CallerAudio:
         seq = obj.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-            raise _Bad("audio.seq must be an integer >= 0")
+            raise FrameError("audio.seq must be an integer >= 0")
         payload = obj.get("data")
         if not isinstance(payload, str) or not payload:
-            raise _Bad("audio.data must be non-empty base64")
+            raise FrameError("audio.data must be non-empty base64")
         try:
             data = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
-            raise _Bad("audio.data is not valid base64") from None
+            raise FrameError("audio.data is not valid base64") from None
         if len(data) % self._format.bytes_per_frame:
-            raise _Bad("audio.data is not whole samples")
+            raise FrameError("audio.data is not whole samples")
         if seq < self._next_seq:
             # A late or repeated frame: its slot was already filled (or padded by the bridge).
-            raise _Bad(f"audio.seq {seq} arrived after {self._next_seq - 1}", "out_of_order")
+            raise FrameError(f"audio.seq {seq} arrived after {self._next_seq - 1}", "out_of_order")
         self._next_seq = seq + 1
         return CallerAudio(data=data, timestamp_ms=seq * FRAME_MS)
 
@@ -236,12 +216,7 @@ class AcmeCall:
 
     def mark(self, token: str) -> str:
         """The ``mark`` frame that reports ``token`` back once playback reaches it."""
-        self._marks += 1
-        ref = f"m{self._marks}"
-        self._outstanding[ref] = token
-        while len(self._outstanding) > _MAX_OUTSTANDING:
-            self._outstanding.popitem(last=False)
-        return _dumps({"type": "mark", "ref": ref})
+        return _dumps({"type": "mark", "ref": self._refs.issue(token)})
 
     def clear(self) -> str:
         """The ``flush`` frame. Marks stay outstanding: Acme reports each one as ``played``."""

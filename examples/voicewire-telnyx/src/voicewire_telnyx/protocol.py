@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -43,6 +42,8 @@ from voicewire.bridge.edge import (
     EdgeEvent,
     PlaybackAcknowledged,
 )
+from voicewire.bridge.frames import FrameError, json_object
+from voicewire.bridge.marks import MarkTable
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
@@ -70,8 +71,6 @@ DEFAULT_MAX_FRAME_BYTES: Final = 256 * 1024
 DIGITS: Final = frozenset("0123456789*#ABCD")
 """The keys of a telephone keypad."""
 
-_MAX_OUTSTANDING: Final = 4096
-
 
 def swap16(data: bytes) -> bytes:
     """Swap the bytes of every 16-bit sample (L16 big-endian <-> voicewire pcm16 little-endian)."""
@@ -92,12 +91,6 @@ def audio_format_for(encoding: str, sample_rate: int) -> AudioFormat | None:
     return None
 
 
-class _Bad(Exception):
-    def __init__(self, message: str, code: str = "bad_message") -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def _dumps(obj: Mapping[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
@@ -105,14 +98,14 @@ def _dumps(obj: Mapping[str, Any]) -> str:
 def _obj(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = parent.get(key)
     if not isinstance(value, dict):
-        raise _Bad(f"{key} must be an object")
+        raise FrameError(f"{key} must be an object")
     return value
 
 
 def _text(obj: Mapping[str, Any], key: str, where: str, *, limit: int = 256) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value or len(value) > limit:
-        raise _Bad(f"{where}.{key} must be a string of 1..{limit} characters")
+        raise FrameError(f"{where}.{key} must be a string of 1..{limit} characters")
     return value
 
 
@@ -124,7 +117,7 @@ def _number(value: object, where: str) -> int | None:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    raise _Bad(f"{where} must be a non-negative integer or decimal string")
+    raise FrameError(f"{where} must be a non-negative integer or decimal string")
 
 
 class TelnyxStream:
@@ -144,8 +137,7 @@ class TelnyxStream:
         self._ended = False
         self._last_ts = -1
         self._received_bytes = 0
-        self._marks = 0
-        self._outstanding: OrderedDict[str, str] = OrderedDict()
+        self._names = MarkTable("vw")
 
     @property
     def audio_format(self) -> AudioFormat:
@@ -179,20 +171,11 @@ class TelnyxStream:
         the outbound track). A frame that breaks the dialect is an ``EdgeError``."""
         try:
             return self._receive(frame)
-        except _Bad as bad:
-            return EdgeError(message=str(bad), code=bad.code)
+        except FrameError as bad:
+            return bad.event()
 
     def _receive(self, frame: str | bytes) -> EdgeEvent | None:
-        if not isinstance(frame, str):
-            raise _Bad(f"binary frame of {len(frame)} bytes: Telnyx sends text", "binary_frame")
-        if len(frame) > self._max_frame_bytes:
-            raise _Bad(f"frame of {len(frame)} characters is over the limit", "too_large")
-        try:
-            obj = json.loads(frame)
-        except ValueError:
-            raise _Bad("frame is not JSON", "invalid_json") from None
-        if not isinstance(obj, dict):
-            raise _Bad(f"frame must be a JSON object, got {type(obj).__name__}", "not_an_object")
+        obj = json_object(frame, provider="Telnyx", max_chars=self._max_frame_bytes)
         kind = obj.get("event")
         if kind == "connected":
             return None
@@ -201,30 +184,32 @@ class TelnyxStream:
         if kind == "error":
             return self._error(obj)
         if self._call_id is None:
-            raise _Bad(f"{str(kind)[:20]!r} before start", "not_started")
+            raise FrameError(f"{str(kind)[:20]!r} before start", "not_started")
         if self._ended:
-            raise _Bad(f"{str(kind)[:20]!r} after stop", "ended")
+            raise FrameError(f"{str(kind)[:20]!r} after stop", "ended")
         if kind == "media":
             return self._media(obj)
         if kind == "mark":
             name = _text(_obj(obj, "mark"), "name", "mark", limit=MAX_NAME_LENGTH)
-            token = self._outstanding.pop(name, None)
+            token = self._names.resolve(name)
             if token is None:
-                raise _Bad("mark: a name this stream never sent (or already reported)", "unknown")
+                raise FrameError(
+                    "mark: a name this stream never sent (or already reported)", "unknown"
+                )
             return PlaybackAcknowledged(token=token)
         if kind == "dtmf":
             digit = _obj(obj, "dtmf").get("digit")
             if not isinstance(digit, str) or digit not in DIGITS:
-                raise _Bad("dtmf.digit must be one of 0-9 * # A-D")
+                raise FrameError("dtmf.digit must be one of 0-9 * # A-D")
             return Dtmf(digit=digit)
         if kind == "stop":
             self._ended = True
             return CallStopped(reason="stop")
-        raise _Bad(f"unknown event {str(kind)[:20]!r}", "unknown_event")
+        raise FrameError(f"unknown event {str(kind)[:20]!r}", "unknown_event")
 
     def _start(self, obj: Mapping[str, Any]) -> CallStarted:
         if self._call_id is not None:
-            raise _Bad("a second start: one socket carries one stream", "duplicate_start")
+            raise FrameError("a second start: one socket carries one stream", "duplicate_start")
         stream_id = _text(obj, "stream_id", "start")
         start = _obj(obj, "start")
         call_id = _text(start, "call_control_id", "start")
@@ -232,21 +217,21 @@ class TelnyxStream:
         encoding = media_format.get("encoding")
         rate = media_format.get("sample_rate")
         if media_format.get("channels", 1) != 1:
-            raise _Bad("start.media_format.channels must be 1", "unsupported_format")
+            raise FrameError("start.media_format.channels must be 1", "unsupported_format")
         fmt = (
             audio_format_for(encoding, rate)
             if isinstance(encoding, str) and isinstance(rate, int) and not isinstance(rate, bool)
             else None
         )
         if fmt is None:
-            raise _Bad(
+            raise FrameError(
                 f"start.media_format {str(encoding)[:16]!r} at {str(rate)[:8]} Hz is not"
                 " supported (PCMU/PCMA 8 kHz, L16)",
                 "unsupported_format",
             )
         params = start.get("custom_parameters") or {}
         if not isinstance(params, dict):
-            raise _Bad("start.custom_parameters must be an object")
+            raise FrameError("start.custom_parameters must be an object")
         self._call_id = call_id
         self._stream_id = stream_id
         self._format = fmt
@@ -263,13 +248,13 @@ class TelnyxStream:
             return None  # both_tracks also streams what the callee hears: not caller audio
         payload = media.get("payload")
         if not isinstance(payload, str) or not payload:
-            raise _Bad("media.payload must be non-empty base64")
+            raise FrameError("media.payload must be non-empty base64")
         try:
             data = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
-            raise _Bad("media.payload is not valid base64") from None
+            raise FrameError("media.payload is not valid base64") from None
         if len(data) % self._format.bytes_per_frame:
-            raise _Bad("media.payload is not whole samples")
+            raise FrameError("media.payload is not whole samples")
         timestamp = _number(media.get("timestamp"), "media.timestamp")
         if timestamp is None:  # derive the media clock from the audio received so far
             timestamp = (
@@ -279,7 +264,9 @@ class TelnyxStream:
             )
         if timestamp <= self._last_ts:
             # Telnyx does not guarantee order; a late frame's slot was already filled or padded.
-            raise _Bad(f"media.timestamp {timestamp} is not after {self._last_ts}", "out_of_order")
+            raise FrameError(
+                f"media.timestamp {timestamp} is not after {self._last_ts}", "out_of_order"
+            )
         self._last_ts = timestamp
         self._received_bytes += len(data)
         if self._format.encoding == "pcm16":
@@ -310,12 +297,7 @@ class TelnyxStream:
 
     def mark(self, token: str) -> str:
         """The ``mark`` frame that reports ``token`` back once playback reaches it."""
-        self._marks += 1
-        name = f"vw{self._marks}"
-        self._outstanding[name] = token
-        while len(self._outstanding) > _MAX_OUTSTANDING:
-            self._outstanding.popitem(last=False)
-        return _dumps({"event": "mark", "mark": {"name": name}})
+        return _dumps({"event": "mark", "mark": {"name": self._names.issue(token)}})
 
     def clear(self) -> str:
         """The ``clear`` frame. Marks stay outstanding: Telnyx sends the queued ones back."""
