@@ -1,7 +1,8 @@
 """The core imports without its optional extras: aiohttp and websockets are not its dependencies.
 
 A telephony plugin on another web server uses ``voicewire.bridge`` (the bridge, ``DialectEdge``,
-``MediaSocket``) with neither installed; only ``voicewire.bridge.aiohttp_socket`` needs aiohttp.
+``MediaSocket``, the dialect helpers) with neither installed; only the ``aiohttp_socket`` and
+``aiohttp_server`` modules of ``voicewire.bridge`` need aiohttp.
 The probe runs in a fresh interpreter that refuses to import either library.
 """
 
@@ -25,13 +26,15 @@ class Refuse(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Refuse())
 import voicewire
 import voicewire.bridge
-from voicewire.bridge import CallBridge, DialectEdge, MediaSocket, MessageRateLimit
+from voicewire.bridge import CallBridge, DialectEdge, MarkTable, MediaSocket, MessageRateLimit
 
 assert MessageRateLimit(rate=50, burst=10).allow(0.0)
-try:
-    import voicewire.bridge.aiohttp_socket
-except ModuleNotFoundError as exc:
-    print("aiohttp_socket:", exc.name)
+assert MarkTable().issue("t") == "m1"
+for module in ("aiohttp_socket", "aiohttp_server"):
+    try:
+        __import__(f"voicewire.bridge.{module}")
+    except ModuleNotFoundError as exc:
+        print(f"{module}:", exc.name)
 """
 
 
@@ -40,4 +43,4 @@ def test_the_bridge_imports_without_aiohttp_or_websockets() -> None:
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "aiohttp_socket: aiohttp"
+    assert result.stdout.split("\n")[:2] == ["aiohttp_socket: aiohttp", "aiohttp_server: aiohttp"]

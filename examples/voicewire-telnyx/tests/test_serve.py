@@ -34,9 +34,16 @@ async def test_serve_bridges_an_l16_call(
         base = await asyncio.wait_for(ready, GUARD)
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/healthz") as response:
-                assert await response.json() == {"status": "ok", "active_calls": 0}
+                assert await response.json() == {
+                    "status": "ok",
+                    "active_calls": 0,
+                    "calls_started": 0,
+                    "calls_rejected": 0,
+                }
             async with http.get(f"{base}/media-stream") as response:
                 assert response.status == 403  # no streaming auth token
+            async with http.get(f"{base}/healthz") as response:
+                assert (await response.json())["calls_rejected"] == 1
         url = base.replace("http://", "ws://") + "/media-stream"
         dialect = TelnyxDialect(codec="L16", auth_token="stream-secret")
         async with SimulatedCaller(url, dialect, speed=2.0) as caller:
@@ -57,6 +64,40 @@ async def test_serve_bridges_an_l16_call(
             await caller.hang_up()
         await fake_realtime_server.wait_closed(0, timeout=GUARD)
         assert fake_realtime_server.session(0).errors() == []
+        assert caller.violations == ()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_shutdown_lets_the_call_in_progress_finish(
+    no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
+) -> None:
+    settings = ServeSettings(
+        port=0,
+        realtime_url=fake_realtime_server.url,
+        api_key="sk-test",
+        telephony="telnyx",
+        insecure_skip_signature=True,
+        shutdown_timeout=GUARD,
+    )
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(TelnyxEdgeFactory.voicewire_serve(settings, ready.set_result))
+    try:
+        base = await asyncio.wait_for(ready, GUARD)
+        url = base.replace("http://", "ws://") + "/media-stream"
+        dialect = TelnyxDialect(codec="PCMU")
+        async with SimulatedCaller(url, dialect, speed=4.0) as caller:
+            await fake_realtime_server.wait_for_session(0, timeout=GUARD)
+            task.cancel()  # what SIGTERM does to `voicewire serve`
+            await asyncio.sleep(0.2)
+            assert not task.done()  # waiting for the call, which goes on
+            assert not caller.closed
+            await caller.say(speech_like(400, dialect.audio_format, seed="drain"))
+            await fake_realtime_server.wait_for_server_event("response.done", timeout=GUARD)
+            await caller.hang_up()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), GUARD)
+        assert caller.close_code == 1000
         assert caller.violations == ()
     finally:
         task.cancel()

@@ -1,7 +1,10 @@
 """The aiohttp server Telnyx streams to, and the ``voicewire serve --telephony telnyx`` runner.
 
 Routes: ``GET /media-stream`` (Telnyx's media WebSocket: one :class:`CallBridge` per
-connection) and ``GET /healthz`` (JSON with the number of active calls).
+connection) and ``GET /healthz`` (JSON with the number of active calls; 503 while shutting
+down). The calls are carried by the core's :class:`~voicewire.bridge.aiohttp_server.CallRoster`:
+a call that fails is logged and closed without touching the others, and on shutdown the server
+stops taking calls and lets the active ones finish for up to ``shutdown_timeout`` seconds.
 
 Telnyx documents one check for the stream: with a streaming auth token configured, it sends
 ``x-telnyx-streaming-auth-token`` on the upgrade (and in ``connected``). Given ``auth_token``,
@@ -11,7 +14,6 @@ for the stream itself.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from collections.abc import Callable, Mapping
@@ -22,6 +24,12 @@ from aiohttp import web
 import voicewire
 from voicewire.audio.formats import PCM16_24K, AudioFormat
 from voicewire.bridge import BridgeableModel, CallBridge
+from voicewire.bridge.aiohttp_server import (
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    ActiveCall,
+    CallRoster,
+    run_app,
+)
 from voicewire.config import SessionConfig
 from voicewire.errors import ConfigError, ProtocolError
 from voicewire.transport import ConnectOptions
@@ -31,13 +39,14 @@ from voicewire_telnyx.edge import TelnyxEdge
 if TYPE_CHECKING:
     from voicewire.cli.serve import ServeSettings
 
-__all__ = ["ACTIVE_CALLS", "HEALTH_PATH", "MEDIA_PATH", "create_app", "serve"]
+__all__ = ["HEALTH_PATH", "MEDIA_PATH", "ROSTER", "create_app", "serve"]
 
 logger = logging.getLogger("voicewire_telnyx")
 
 MEDIA_PATH: Final = "/media-stream"
 HEALTH_PATH: Final = "/healthz"
-ACTIVE_CALLS: Final = web.AppKey("voicewire_telnyx_active_calls", set[TelnyxEdge])
+ROSTER: Final = web.AppKey("voicewire_telnyx_roster", CallRoster)
+"""Where the application keeps the calls it carries (``app[ROSTER]``)."""
 
 
 def create_app(
@@ -47,6 +56,7 @@ def create_app(
     model_audio_format: AudioFormat | None = None,
     bridge_options: Mapping[str, Any] | None = None,
     auth_token: str | None = None,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
 ) -> web.Application:
     """An aiohttp application that bridges every Telnyx stream to a fresh model transport.
 
@@ -57,50 +67,53 @@ def create_app(
             has L16 calls transcoded to PCM16 24 kHz (what realtime models take).
         bridge_options: More keyword arguments of :class:`~voicewire.bridge.CallBridge`.
         auth_token: Telnyx's streaming auth token; ``None`` accepts every upgrade.
+        shutdown_timeout: Seconds active calls get to finish when the application shuts down.
     """
     options = dict(bridge_options or {})
-    active: set[TelnyxEdge] = set()
+    key = connect_options.api_key
+    secrets = (auth_token, key if isinstance(key, str) else None)
+    roster = CallRoster(shutdown_timeout=shutdown_timeout, logger=logger, secrets=secrets)
 
     async def media(request: web.Request) -> web.StreamResponse:
+        if roster.draining:
+            roster.reject()
+            return web.Response(status=503, text="shutting down\n")
         if auth_token is not None and not hmac.compare_digest(
             request.headers.get(AUTH_HEADER, "").encode(), auth_token.encode()
         ):
+            roster.reject()
             raise web.HTTPForbidden(text="bad or missing streaming auth token")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        edge = TelnyxEdge(ws)
+        await roster.carry(ws, run_call)
+        return ws
+
+    async def run_call(call: ActiveCall) -> None:
+        edge = TelnyxEdge(call.ws)
         try:
             await edge.accept()  # the bridge reads the edge's format once
         except ProtocolError as exc:
             logger.info("telnyx: %s", exc)
             await edge.close("no start")
-            return ws
+            return
         fmt = model_audio_format
         edge_format = edge.capabilities.audio_format
         if fmt is None and edge_format.encoding == "pcm16" and edge_format != PCM16_24K:
             fmt = PCM16_24K
-        bridge = CallBridge(edge, model_factory(), model_audio_format=fmt, **options)
-        active.add(edge)
+        call.bridge = CallBridge(edge, model_factory(), model_audio_format=fmt, **options)
         logger.info("telnyx: call %s started", edge.call_id)
-        try:
-            await bridge.run(connect_options)
-        finally:
-            active.discard(edge)
+        await call.bridge.run(connect_options)
         logger.info("telnyx: call %s ended", edge.call_id)
-        return ws
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "active_calls": len(active)})
-
-    async def on_shutdown(app: web.Application) -> None:
-        for edge in list(active):
-            await edge.close("server shutting down")
+        status, body = roster.health()
+        return web.json_response(status=status, data=body)
 
     app = web.Application()
-    app[ACTIVE_CALLS] = active
+    app[ROSTER] = roster
     app.router.add_get(MEDIA_PATH, media)
     app.router.add_get(HEALTH_PATH, healthz)
-    app.on_shutdown.append(on_shutdown)
+    app.on_shutdown.append(roster.on_shutdown)
     return app
 
 
@@ -133,15 +146,6 @@ async def serve(settings: ServeSettings, ready: Callable[[str], None]) -> None:
             ),
         ),
         auth_token=settings.auth_token,
+        shutdown_timeout=settings.shutdown_timeout,
     )
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        shown = f"[{host}]" if ":" in str(host) else str(host)
-        ready(f"http://{shown}:{port}")
-        await asyncio.Event().wait()  # until cancelled
-    finally:
-        await runner.cleanup()
+    await run_app(app, app[ROSTER], host=settings.host, port=settings.port, ready=ready)

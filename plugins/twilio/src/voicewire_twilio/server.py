@@ -11,13 +11,12 @@ Routes:
 ``X-Twilio-Signature`` is verified on the webhook and on the WebSocket upgrade (403 otherwise).
 The public WebSocket has a frame-size limit (close code 1009) and a message-rate limit (close
 code 1008). On shutdown the server stops taking calls, lets the active ones finish for up to
-``shutdown_timeout`` seconds, then closes them.
+``shutdown_timeout`` seconds, then closes them (the core's
+:class:`~voicewire.bridge.aiohttp_server.CallRoster`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import logging
 import math
@@ -28,6 +27,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiohttp import web
 
 from voicewire.audio.formats import AudioFormat
+from voicewire.bridge.aiohttp_server import (
+    DEFAULT_SHUTDOWN_TIMEOUT,
+    ActiveCall,
+    CallRoster,
+    run_app,
+)
 from voicewire.bridge.call import CallBridge
 from voicewire.config import SessionConfig
 from voicewire.errors import ConfigError
@@ -68,9 +73,6 @@ DEFAULT_MAX_MESSAGES_PER_SECOND: Final = 200.0
 DEFAULT_MESSAGE_BURST: Final = 1000
 """Messages accepted at once after a quiet spell (20 s of bunched media frames)."""
 
-DEFAULT_SHUTDOWN_TIMEOUT: Final = 30.0
-"""Seconds active calls get to finish on shutdown before they are closed."""
-
 TWIML_PATH: Final = "/twiml"
 MEDIA_STREAM_PATH: Final = "/media-stream"
 HEALTH_PATH: Final = "/healthz"
@@ -80,13 +82,6 @@ ModelFactory = Callable[[], Any]
 
 CallHook = Callable[[CallBridge], Awaitable[None] | None]
 """Called with each call's bridge before it runs, e.g. to attach listeners."""
-
-
-def _redacted(secrets: tuple[str | None, ...], text: str) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _check_public_url(value: str | None) -> str | None:
@@ -122,16 +117,6 @@ def _positive_number(name: str, value: object, *, allow_none: bool = False) -> f
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(name, f"must be a finite number > 0, got {value!r}")
     return float(value)
-
-
-class _Call:
-    __slots__ = ("bridge", "done", "number", "ws")
-
-    def __init__(self, number: int, ws: web.WebSocketResponse) -> None:
-        self.number = number
-        self.ws = ws
-        self.bridge: CallBridge | None = None
-        self.done = asyncio.Event()
 
 
 class BridgeServer:
@@ -197,14 +182,17 @@ class BridgeServer:
         self._burst = float(message_burst)
         if rate is not None:
             MessageRateLimit(rate, self._burst)  # validates both
-        self._shutdown_timeout = _positive_number("shutdown_timeout", shutdown_timeout) or 0.0
+        self._roster = CallRoster(
+            shutdown_timeout=shutdown_timeout,
+            logger=logger,
+            secrets=(api_key, twilio_auth_token),
+        )
         self._public_url = _check_public_url(public_url)
         self._validator = (
             SignatureValidator(twilio_auth_token)
             if twilio_auth_token and not insecure_skip_signature
             else None
         )
-        self._secrets = (api_key, twilio_auth_token)
         self._api_key = api_key
         self._model = model
         self._connect_url = _model_url(realtime_url, model)
@@ -228,11 +216,6 @@ class BridgeServer:
         self._edge_options = dict(edge_options or {})
         self._bridge_options = dict(bridge_options or {})
         self._on_call = on_call
-        self._calls: dict[int, _Call] = {}
-        self._calls_started = 0
-        self._calls_rejected = 0
-        self._draining = False
-        self._changed = asyncio.Event()
         if self._public_url is not None:
             # Checked now, so that a bad URL fails at start-up and not on the first call.
             connect_stream_twiml(
@@ -242,25 +225,31 @@ class BridgeServer:
     def __repr__(self) -> str:
         return (
             f"<BridgeServer telephony={self._telephony!r} public_url={self._public_url!r}"
-            f" signature={'on' if self._validator else 'off'} active_calls={len(self._calls)}>"
+            f" signature={'on' if self._validator else 'off'}"
+            f" active_calls={self._roster.active_calls}>"
         )
 
     # -- state ----------------------------------------------------------------------------------
 
     @property
+    def roster(self) -> CallRoster:
+        """The calls the server carries."""
+        return self._roster
+
+    @property
     def active_calls(self) -> int:
         """Calls currently connected."""
-        return len(self._calls)
+        return self._roster.active_calls
 
     @property
     def calls_started(self) -> int:
         """Calls accepted since the server started."""
-        return self._calls_started
+        return self._roster.calls_started
 
     @property
     def draining(self) -> bool:
         """The server is shutting down and takes no new calls."""
-        return self._draining
+        return self._roster.draining
 
     async def wait_for_calls(self, count: int = 0, *, timeout: float = 10.0) -> None:
         """Wait until exactly ``count`` calls are active; ``timeout`` is a hang guard.
@@ -268,20 +257,18 @@ class BridgeServer:
         Raises:
             TimeoutError: The count was not reached in time.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self._calls) != count:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"{len(self._calls)} calls active, waited for {count}")
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+        await self._roster.wait_for_calls(count, timeout=timeout)
 
     @property
     def bridges(self) -> list[CallBridge]:
         """The bridges of the active calls."""
-        return [call.bridge for call in self._calls.values() if call.bridge is not None]
+        return self._roster.bridges
+
+    async def drain(self, timeout: float | None = None) -> int:
+        """Stop taking calls, let the active ones finish for up to ``timeout`` (default
+        ``shutdown_timeout``), close the rest; how many had to be closed. See
+        :meth:`CallRoster.drain <voicewire.bridge.aiohttp_server.CallRoster.drain>`."""
+        return await self._roster.drain(timeout)
 
     # -- URLs -----------------------------------------------------------------------------------
 
@@ -326,7 +313,7 @@ class BridgeServer:
 
     async def twiml(self, request: web.Request) -> web.Response:
         """``POST /twiml``: verify the signature, answer ``<Connect><Stream>`` TwiML."""
-        if self._draining:
+        if self._roster.draining:
             return web.Response(status=503, text="shutting down\n")
         if self._validator is not None:
             form = await request.post()
@@ -342,150 +329,66 @@ class BridgeServer:
         return web.Response(text=body, content_type="text/xml")
 
     async def healthz(self, request: web.Request) -> web.Response:
-        """``GET /healthz``: status, active calls and totals, as JSON."""
+        """``GET /healthz``: status, active calls and totals, as JSON (503 while draining)."""
         del request
-        # 503 while draining, so a load balancer stops sending new calls here before exit.
-        return web.json_response(
-            status=503 if self._draining else 200,
-            data={
-                "status": "draining" if self._draining else "ok",
-                "active_calls": len(self._calls),
-                "calls_started": self._calls_started,
-                "calls_rejected": self._calls_rejected,
-                "telephony": self._telephony,
-                "model_transport": self._model_transport
-                if isinstance(self._model_transport, str)
-                else "custom",
-            },
-        )
+        status, body = self._roster.health()
+        body["telephony"] = self._telephony
+        transport = self._model_transport
+        body["model_transport"] = transport if isinstance(transport, str) else "custom"
+        return web.json_response(status=status, data=body)
 
     async def media_stream(self, request: web.Request) -> web.StreamResponse:
         """``GET /media-stream``: verify the upgrade, then carry one call until it ends."""
-        if self._draining:
-            self._calls_rejected += 1
+        roster = self._roster
+        if roster.draining:
+            roster.reject()
             return web.Response(status=503, text="shutting down\n")
         if self._validator is not None:
             signature = request.headers.get(SIGNATURE_HEADER)
             if not self._validator.validate(self._upgrade_url(request), None, signature):
-                self._calls_rejected += 1
+                roster.reject()
                 return self._refuse(request, MEDIA_STREAM_PATH)
-        if self._max_calls is not None and len(self._calls) >= self._max_calls:
-            self._calls_rejected += 1
-            logger.warning("rejected a call: %d calls active (max_calls)", len(self._calls))
+        if self._max_calls is not None and roster.active_calls >= self._max_calls:
+            roster.reject()
+            logger.warning("rejected a call: %d calls active (max_calls)", roster.active_calls)
             return web.Response(status=503, text="too many calls\n")
         ws = web.WebSocketResponse(max_msg_size=self._max_message_bytes, autoping=True)
         if not ws.can_prepare(request).ok:
             return web.Response(status=400, text="expected a WebSocket upgrade\n")
         await ws.prepare(request)
-        self._calls_started += 1
-        call = _Call(self._calls_started, ws)
-        self._calls[call.number] = call
-        self._changed.set()
-        try:
-            await self._run_call(call)
-        finally:
-            del self._calls[call.number]
-            call.done.set()
-            self._changed.set()
-            if not ws.closed:
-                with contextlib.suppress(Exception):
-                    await ws.close()
+        await roster.carry(ws, self._run_call)
         return ws
 
-    async def _run_call(self, call: _Call) -> None:
-        try:
-            limit = MessageRateLimit(self._rate, self._burst) if self._rate is not None else None
-            socket = AiohttpMediaSocket(call.ws, rate_limit=limit)
-            edge: Any = create_edge(self._telephony, websocket=socket, **self._edge_options)
-            if isinstance(self._model_transport, str):
-                model: Any = create_transport(self._model_transport, **self._model_options)
-            else:
-                model = self._model_transport()
-            bridge = CallBridge(
-                edge, model, model_audio_format=self._model_audio_format, **self._bridge_options
+    async def _run_call(self, call: ActiveCall) -> None:
+        limit = MessageRateLimit(self._rate, self._burst) if self._rate is not None else None
+        socket = AiohttpMediaSocket(call.ws, rate_limit=limit)
+        edge: Any = create_edge(self._telephony, websocket=socket, **self._edge_options)
+        if isinstance(self._model_transport, str):
+            model: Any = create_transport(self._model_transport, **self._model_options)
+        else:
+            model = self._model_transport()
+        bridge = CallBridge(
+            edge, model, model_audio_format=self._model_audio_format, **self._bridge_options
+        )
+        call.bridge = bridge
+        if self._on_call is not None:
+            result = self._on_call(bridge)
+            if inspect.isawaitable(result):
+                await result
+        logger.info("call %d: connected", call.number)
+        await bridge.run(
+            ConnectOptions(
+                api_key=self._api_key,
+                model=self._model,
+                url=self._connect_url,
+                initial_session_config=self._session_config,
             )
-            call.bridge = bridge
-            if self._on_call is not None:
-                result = self._on_call(bridge)
-                if inspect.isawaitable(result):
-                    await result
-            logger.info("call %d: connected", call.number)
-            await bridge.run(
-                ConnectOptions(
-                    api_key=self._api_key,
-                    model=self._model,
-                    url=self._connect_url,
-                    initial_session_config=self._session_config,
-                )
-            )
-            logger.info(
-                "call %d: ended (call_sid=%s)", call.number, getattr(bridge, "call_id", None)
-            )
-        except asyncio.CancelledError:
-            if call.bridge is not None:
-                await call.bridge.close()
-            raise
-        except Exception as exc:
-            # One call's failure is this call's: logged (without secrets) and closed.
-            logger.error(
-                "call %d failed: %s: %s",
-                call.number,
-                type(exc).__name__,
-                _redacted(self._secrets, str(exc)),
-            )
-            if call.bridge is not None:
-                with contextlib.suppress(Exception):
-                    await call.bridge.close()
-            with contextlib.suppress(Exception):
-                await call.ws.close(code=1011, message=b"internal error")
-
-    async def drain(self, timeout: float | None = None) -> int:
-        """Stop taking calls, let the active ones finish for up to ``timeout``, close the rest.
-
-        Call it while the server still reads its connections, i.e. before aiohttp's own
-        shutdown (``AppRunner.cleanup``): once that starts, aiohttp drops every inbound frame,
-        so a caller's audio and hang-up no longer arrive. ``serve`` does this; the
-        ``on_shutdown`` handler drains again, as a fallback, for applications run otherwise.
-
-        Args:
-            timeout: Seconds to wait; default ``shutdown_timeout``.
-
-        Returns:
-            How many calls had to be closed.
-        """
-        self._draining = True
-        self._changed.set()
-        wait = self._shutdown_timeout if timeout is None else timeout
-        calls = list(self._calls.values())
-        if not calls:
-            return 0
-        logger.info("shutting down: waiting up to %.1f s for %d call(s)", wait, len(calls))
-        waiters = [asyncio.ensure_future(call.done.wait()) for call in calls]
-        try:
-            await asyncio.wait(waiters, timeout=wait)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-        remaining = [call for call in calls if not call.done.is_set()]
-        if remaining:
-            logger.info("shutting down: closing %d call(s)", len(remaining))
-        for call in remaining:
-            if call.bridge is not None:
-                with contextlib.suppress(Exception):
-                    await call.bridge.close()
-            else:
-                with contextlib.suppress(Exception):
-                    await call.ws.close(code=1001, message=b"server shutting down")
-        for call in remaining:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(call.done.wait(), 5.0)
-        return len(remaining)
+        )
+        logger.info("call %d: ended (call_sid=%s)", call.number, getattr(bridge, "call_id", None))
 
     async def on_shutdown(self, app: web.Application) -> None:
         """aiohttp ``on_shutdown`` handler: :meth:`drain` with ``shutdown_timeout``."""
-        del app
-        await self.drain()
+        await self._roster.on_shutdown(app)
 
 
 APP_KEY: Final = web.AppKey("voicewire_twilio.server", BridgeServer)
@@ -614,24 +517,4 @@ async def serve(settings: ServeSettings, ready: Callable[[str], None]) -> None:
         model_transport=settings.model_transport,
         shutdown_timeout=settings.shutdown_timeout,
     )
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        access_log=None,
-        shutdown_timeout=settings.shutdown_timeout + 5.0,
-    )
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        shown = f"[{host}]" if ":" in str(host) else str(host)
-        ready(f"http://{shown}:{port}")
-        await asyncio.Event().wait()  # until cancelled
-    finally:
-        # Stop listening, then drain while established calls are still read (aiohttp stops
-        # reading every connection once its own shutdown starts), then shut aiohttp down.
-        for running in list(runner.sites):
-            await running.stop()
-        await app[APP_KEY].drain(settings.shutdown_timeout)
-        await runner.cleanup()
+    await run_app(app, app[APP_KEY].roster, host=settings.host, port=settings.port, ready=ready)
