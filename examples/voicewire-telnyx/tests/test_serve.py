@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 from voicewire_telnyx.caller import TelnyxDialect
@@ -18,20 +21,27 @@ pytest_plugins = ["voicewire.testing.pytest_plugin"]
 GUARD = 15.0
 
 
+@asynccontextmanager
+async def serving(
+    server: FakeRealtimeServer, **settings: Any
+) -> AsyncIterator[tuple[str, asyncio.Task[None]]]:
+    """Run the plugin's ``voicewire_serve`` runner; yield its base URL and its task."""
+    options = ServeSettings(
+        port=0, realtime_url=server.url, api_key="sk-test", telephony="telnyx", **settings
+    )
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(TelnyxEdgeFactory.voicewire_serve(options, ready.set_result))
+    try:
+        yield await asyncio.wait_for(ready, GUARD), task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_serve_bridges_an_l16_call(
     no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
 ) -> None:
-    settings = ServeSettings(
-        port=0,
-        realtime_url=fake_realtime_server.url,
-        api_key="sk-test",
-        telephony="telnyx",
-        auth_token="stream-secret",
-    )
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(TelnyxEdgeFactory.voicewire_serve(settings, ready.set_result))
-    try:
-        base = await asyncio.wait_for(ready, GUARD)
+    async with serving(fake_realtime_server, auth_token="stream-secret") as (base, _):
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/healthz") as response:
                 assert await response.json() == {
@@ -65,26 +75,14 @@ async def test_serve_bridges_an_l16_call(
         await fake_realtime_server.wait_closed(0, timeout=GUARD)
         assert fake_realtime_server.session(0).errors() == []
         assert caller.violations == ()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_shutdown_lets_the_call_in_progress_finish(
     no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
 ) -> None:
-    settings = ServeSettings(
-        port=0,
-        realtime_url=fake_realtime_server.url,
-        api_key="sk-test",
-        telephony="telnyx",
-        insecure_skip_signature=True,
-        shutdown_timeout=GUARD,
-    )
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(TelnyxEdgeFactory.voicewire_serve(settings, ready.set_result))
-    try:
-        base = await asyncio.wait_for(ready, GUARD)
+    async with serving(
+        fake_realtime_server, insecure_skip_signature=True, shutdown_timeout=GUARD
+    ) as (base, task):
         url = base.replace("http://", "ws://") + "/media-stream"
         dialect = TelnyxDialect(codec="PCMU")
         async with SimulatedCaller(url, dialect, speed=4.0) as caller:
@@ -99,6 +97,3 @@ async def test_a_shutdown_lets_the_call_in_progress_finish(
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), GUARD)
         assert caller.close_code == 1000
         assert caller.violations == ()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
