@@ -334,6 +334,53 @@ async def test_oversized_frame_within_the_socket_limit_is_refused_by_the_parser(
         await h.close()
 
 
+async def test_a_start_of_another_account_ends_the_call_before_anything_else() -> None:
+    h = Harness(edge_options={"account_sid": "AC" + "1" * 32})
+    await h.start()
+    try:
+        async with twilio_client(h) as client:  # the client's account is a random one
+            rec = await h.next_edge()
+            await rec.wait_count(CallStopped)
+            # No second chance on the same connection, with our own account this time.
+            other = TwilioDialect(account_sid="AC" + "1" * 32)
+            await client.ws.send_str(other.opening()[-1])
+            await client.media(audio(160))
+            await rec.wait(lambda: len(rec.of(EdgeError)) >= 3, "three errors")
+        assert rec.of(CallStarted) == []
+        assert rec.of(CallerAudio) == []
+        assert rec.of(CallStopped) == [CallStopped(reason="account_mismatch")]
+        assert [e.code for e in rec.of(EdgeError)] == [
+            "account_mismatch",
+            "account_mismatch",
+            "not_started",
+        ]
+        assert client.dialect.account_sid not in repr(rec.events)  # the peer's text stays out
+        assert rec.edge.stream_sid is None
+    finally:
+        await h.close()
+
+
+async def test_a_start_of_the_expected_account_starts_the_call() -> None:
+    sid = "AC" + "2" * 32
+    h = Harness(edge_options={"account_sid": sid})
+    await h.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(h.url)
+            client = Twilio(session, ws)
+            client.dialect = TwilioDialect(account_sid=sid)
+            await client.open()
+            rec = await h.next_edge()
+            await client.media(audio(160))
+            await rec.wait_count(CallerAudio)
+            await ws.close()
+        assert len(rec.of(CallStarted)) == 1
+        assert rec.edge.account_sid == sid
+        assert rec.of(EdgeError) == []
+    finally:
+        await h.close()
+
+
 async def test_frame_above_the_socket_limit_closes_with_1009() -> None:
     h = Harness(max_msg_size=64 * 1024)
     await h.start()
@@ -606,6 +653,8 @@ def test_options_are_checked() -> None:
         TwilioEdge(ws, send_timeout=float("nan"))
     with pytest.raises(ConfigError, match="max_message_bytes"):
         TwilioEdge(ws, max_message_bytes=0)
+    with pytest.raises(ConfigError, match="account_sid"):
+        TwilioEdge(ws, account_sid="")
 
 
 async def test_logs_name_the_call_and_never_payloads(

@@ -9,12 +9,13 @@ import asyncio
 import contextlib
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 from voicewire.audio.formats import MULAW_8K
 from voicewire.errors import ConfigError
@@ -212,7 +213,7 @@ async def test_twiml_without_public_url_follows_the_request() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-async def upgrade_status(srv: Served, headers: dict[str, str]) -> int:
+async def upgrade_status(srv: Served, headers: Mapping[str, str]) -> int:
     async with aiohttp.ClientSession() as session:
         try:
             ws = await session.ws_connect(srv.ws_url, headers=headers)
@@ -247,6 +248,63 @@ async def test_upgrade_without_or_with_a_bad_signature_is_refused(
         assert srv.server.calls_started == 0
     assert "rejected /media-stream" in caplog.text
     assert TOKEN not in caplog.text
+
+
+async def test_a_repeated_signature_header_is_refused_even_when_each_copy_is_valid(
+    fake: FakeRealtimeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="voicewire_twilio")
+    signature = compute_signature(TOKEN, "wss://bridge.example.com/media-stream")
+    bad = compute_signature(TOKEN, "wss://elsewhere.example.com/media-stream")
+    webhook = compute_signature(TOKEN, f"{PUBLIC}/twiml", FORM)
+    async with served(**signed_options(fake)) as srv:
+        for second in (signature, bad):
+            twice = CIMultiDict([("X-Twilio-Signature", signature), ("X-Twilio-Signature", second)])
+            assert await upgrade_status(srv, twice) == 403
+        async with aiohttp.ClientSession() as session:
+            twice = CIMultiDict([("X-Twilio-Signature", webhook), ("X-Twilio-Signature", webhook)])
+            response = await session.post(f"{srv.base}/twiml", data=FORM, headers=twice)
+            assert response.status == 403
+            once = {"X-Twilio-Signature": webhook}
+            assert (await session.post(f"{srv.base}/twiml", data=FORM, headers=once)).status == 200
+        assert srv.server.calls_started == 0
+    assert caplog.text.count("repeated X-Twilio-Signature") == 3
+    assert signature not in caplog.text
+
+
+async def test_a_stream_of_another_account_never_reaches_the_model(
+    fake: FakeRealtimeServer,
+) -> None:
+    ours = "AC" + "3" * 32
+    async with served(
+        realtime_url=fake.url, insecure_skip_signature=True, twilio_account_sid=ours
+    ) as srv:
+        async with SimulatedCaller(srv.ws_url, TwilioDialect(), speed=4.0) as stranger:
+            await stranger.wait_closed(timeout=GUARD)  # the bridge ended the call at 'start'
+        await srv.server.wait_for_calls(0, timeout=GUARD)
+        appended = [
+            event
+            for index in range(len(fake.sessions))
+            for event in fake.session(index).client_events
+            if event.get("type") == "input_audio_buffer.append"
+        ]
+        assert appended == []
+        async with SimulatedCaller(srv.ws_url, TwilioDialect(account_sid=ours), speed=4.0) as ok:
+            await ok.say(speech_like(500, MULAW_8K))
+            await ok.wait_for(lambda: len(ok.heard) > 0, timeout=GUARD)
+            await ok.hang_up()
+        await srv.server.wait_for_calls(0, timeout=GUARD)
+
+
+def test_an_account_check_is_for_twilio_streams() -> None:
+    with pytest.raises(ConfigError) as info:
+        create_app(
+            realtime_url="ws://127.0.0.1:1/v1/realtime",
+            insecure_skip_signature=True,
+            telephony="acme",
+            twilio_account_sid="AC" + "3" * 32,
+        )
+    assert info.value.field == "twilio_account_sid"
 
 
 async def test_a_signed_simulated_call_runs(fake: FakeRealtimeServer) -> None:

@@ -200,6 +200,11 @@ class TwilioEdge:
         send_timeout: Seconds ``play`` waits for room before dropping.
         pad_final_frame: Pad a partial final frame with silence to 20 ms instead of sending it
             short. Off by default, so the caller hears exactly the model's bytes.
+        account_sid: The Twilio account (``AC...``) the stream must belong to. A ``start`` of
+            another account yields ``EdgeError(code="account_mismatch")`` and then
+            ``CallStopped(reason="account_mismatch")``, so a bridge ends the call before it
+            reaches the model; nothing else is accepted on that connection. ``None``: any
+            account (the upgrade's signature is then the only check).
 
     Raises:
         ConfigError: An option is out of range.
@@ -216,6 +221,7 @@ class TwilioEdge:
         outbound_buffer_ms: float = DEFAULT_OUTBOUND_BUFFER_MS,
         send_timeout: float = DEFAULT_SEND_TIMEOUT,
         pad_final_frame: bool = False,
+        account_sid: str | None = None,
     ) -> None:
         if (
             isinstance(max_message_bytes, bool)
@@ -223,6 +229,10 @@ class TwilioEdge:
             or max_message_bytes <= 0
         ):
             raise ConfigError("max_message_bytes", f"must be an int > 0, got {max_message_bytes!r}")
+        if account_sid is not None and (not isinstance(account_sid, str) or not account_sid):
+            raise ConfigError("account_sid", "must be a non-empty str (AC...) or None")
+        self._expected_account = account_sid
+        self._account_refused = False
         self._socket: MediaSocket = as_media_socket(websocket)
         self._max_message_bytes = max_message_bytes
         self._buffer_ms = _positive("outbound_buffer_ms", outbound_buffer_ms)
@@ -587,8 +597,22 @@ class TwilioEdge:
                 self._push(CallStopped(reason="stop"))
 
     def _on_start(self, start: Start) -> None:
+        if self._account_refused:
+            # Not a second chance with another account SID on the same connection.
+            self._error("'start' after a refused one ignored", "account_mismatch")
+            return
         if self._stream_sid is not None:
             self._error("a second 'start' ignored: one edge carries one stream", "duplicate_start")
+            return
+        expected = self._expected_account
+        if expected is not None and start.account_sid != expected:
+            # A replayed upgrade carries a valid signature; the account it streams for must
+            # still be ours. The foreign SID is not logged: it is the peer's text.
+            self._error("'start' of another Twilio account refused", "account_mismatch")
+            self._account_refused = True
+            if not self._stopped:
+                self._stopped = True
+                self._push(CallStopped(reason="account_mismatch"))
             return
         self._stream_sid = start.stream_sid
         self._call_sid = start.call_sid

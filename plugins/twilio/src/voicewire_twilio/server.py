@@ -135,6 +135,7 @@ class BridgeServer:
         voice: str | None,
         public_url: str | None,
         twilio_auth_token: str | None,
+        twilio_account_sid: str | None,
         insecure_skip_signature: bool,
         telephony: str,
         model_transport: str | ModelFactory,
@@ -214,6 +215,14 @@ class BridgeServer:
         self._max_message_bytes = max_message_bytes
         self._max_calls = max_calls
         self._edge_options = dict(edge_options or {})
+        if twilio_account_sid is not None:
+            if telephony != "twilio":
+                raise ConfigError(
+                    "twilio_account_sid", f"checks Twilio streams, not {telephony!r} ones"
+                )
+            if not isinstance(twilio_account_sid, str) or not twilio_account_sid:
+                raise ConfigError("twilio_account_sid", "must be a non-empty str (AC...)")
+            self._edge_options["account_sid"] = twilio_account_sid
         self._bridge_options = dict(bridge_options or {})
         self._on_call = on_call
         if self._public_url is not None:
@@ -298,14 +307,20 @@ class BridgeServer:
             return websocket_signature_url(str(request.url))
         return websocket_signature_url(self._public_url + request.path)
 
+    def _signature(self, request: web.Request) -> str | None:
+        # Twilio sends the header once; a request that repeats it is not Twilio's, whichever
+        # copy a proxy or a framework would pick.
+        values = request.headers.getall(SIGNATURE_HEADER, [])
+        return values[0] if len(values) == 1 else None
+
     def _refuse(self, request: web.Request, route: str) -> web.Response:
         # Never the signature itself or the token: only that it failed, and from where.
-        present = SIGNATURE_HEADER in request.headers
+        count = len(request.headers.getall(SIGNATURE_HEADER, []))
         logger.warning(
             "rejected %s from %s: %s X-Twilio-Signature (check the auth token and public_url)",
             route,
             request.remote,
-            "invalid" if present else "missing",
+            "missing" if count == 0 else "invalid" if count == 1 else "repeated",
         )
         return web.Response(status=403, text="invalid or missing X-Twilio-Signature\n")
 
@@ -319,7 +334,7 @@ class BridgeServer:
             form = await request.post()
             # Twilio posts plain form fields; a file upload cannot be part of a signed webhook.
             params = {name: [v for v in form.getall(name) if isinstance(v, str)] for name in form}
-            signature = request.headers.get(SIGNATURE_HEADER)
+            signature = self._signature(request)
             if not self._validator.validate(self._webhook_url(request), params, signature):
                 return self._refuse(request, TWIML_PATH)
         stream_url = self._stream_url(request)
@@ -344,7 +359,7 @@ class BridgeServer:
             roster.reject()
             return web.Response(status=503, text="shutting down\n")
         if self._validator is not None:
-            signature = request.headers.get(SIGNATURE_HEADER)
+            signature = self._signature(request)
             if not self._validator.validate(self._upgrade_url(request), None, signature):
                 roster.reject()
                 return self._refuse(request, MEDIA_STREAM_PATH)
@@ -404,6 +419,7 @@ def create_app(
     voice: str | None = None,
     public_url: str | None = None,
     twilio_auth_token: str | None = None,
+    twilio_account_sid: str | None = None,
     insecure_skip_signature: bool = False,
     telephony: str = "twilio",
     model_transport: str | ModelFactory = "openai_ws",
@@ -435,6 +451,9 @@ def create_app(
             ``X-Forwarded-Proto``), which is wrong behind most proxies.
         twilio_auth_token: The account's auth token, to verify ``X-Twilio-Signature``. Required
             unless ``insecure_skip_signature``. Never logged.
+        twilio_account_sid: The account's SID (``AC...``). Each stream's ``start`` must name it,
+            or the call is ended before it reaches the model (``TwilioEdge(account_sid=...)``):
+            this is what stops a replayed upgrade, whose signature is valid. ``None``: any.
         insecure_skip_signature: Accept unsigned requests (local testing only).
         telephony: The telephony edge's registry name; its factory is called with
             ``websocket=<MediaSocket>`` plus ``edge_options``.
@@ -473,6 +492,7 @@ def create_app(
         voice=voice,
         public_url=public_url,
         twilio_auth_token=twilio_auth_token,
+        twilio_account_sid=twilio_account_sid,
         insecure_skip_signature=insecure_skip_signature,
         telephony=telephony,
         model_transport=model_transport,
