@@ -15,6 +15,7 @@ from voicewire.audio import (
     AudioConverter,
     AudioFormat,
     alaw_encode,
+    byteswap16,
     mulaw_decode,
     mulaw_encode,
 )
@@ -157,3 +158,35 @@ def test_stereo_conversion_keeps_channels() -> None:
 def test_formats_are_exposed() -> None:
     converter = AudioConverter(MULAW_8K, PCM16_24K)
     assert (converter.src, converter.dst) == (MULAW_8K, PCM16_24K)
+
+
+def test_big_endian_pcm_is_byte_swapped_at_the_same_rate() -> None:
+    le = AudioFormat(encoding="pcm16", sample_rate=16000)
+    be = AudioFormat(encoding="pcm16be", sample_rate=16000)
+    samples = tone(16000, 0.1)
+    wire = np.frombuffer(samples, dtype="<i2").astype(">i2").tobytes()  # numpy's own swap
+    assert AudioConverter(be, le).convert(wire) == samples
+    assert AudioConverter(le, be).convert(samples) == wire
+    assert AudioConverter(be, be).is_passthrough
+
+
+def test_big_endian_pcm_16k_to_pcm_24k_and_back_keeps_the_tone() -> None:
+    be = AudioFormat(encoding="pcm16be", sample_rate=16000)
+    wire = np.frombuffer(tone(16000, 0.5), dtype="<i2").astype(">i2").tobytes()
+    up = convert_all(AudioConverter(be, PCM16_24K), wire, 640)
+    assert len(up) == len(wire) * 3 // 2
+    # Read as little-endian, the model hears the tone (a wrong byte order would be loud noise).
+    spectrum = np.abs(np.fft.rfft(pcm(up)))
+    assert np.argmax(spectrum) * 24000 / len(pcm(up)) == pytest.approx(440, abs=5)
+    down = convert_all(AudioConverter(PCM16_24K, be), up, 960)
+    back = np.frombuffer(down, dtype=">i2").astype(np.float64)
+    original = np.frombuffer(wire, dtype=">i2").astype(np.float64)
+    middle = slice(800, 7200)  # away from the resampler's edges
+    assert np.corrcoef(back[middle], original[middle])[0, 1] > 0.99
+
+
+def test_byteswap16_swaps_every_sample_and_refuses_half_a_sample() -> None:
+    assert byteswap16(b"\x01\x02\x03\x04") == b"\x02\x01\x04\x03"
+    assert byteswap16(b"") == b""
+    with pytest.raises(ValueError, match="pairs of bytes"):
+        byteswap16(b"\x01\x02\x03")

@@ -169,6 +169,7 @@ def test_openai_names_and_wire_dict() -> None:
         (AudioFormat(encoding="pcm16", sample_rate=16000), "sample_rate"),
         (AudioFormat(encoding="mulaw", sample_rate=16000), "sample_rate"),
         (AudioFormat(encoding="pcm16", sample_rate=24000, channels=2), "channels"),
+        (AudioFormat(encoding="pcm16be", sample_rate=24000), "encoding"),
     ],
 )
 def test_wire_dict_refuses_what_openai_cannot_express(fmt: AudioFormat, field: str) -> None:
@@ -207,3 +208,12 @@ def test_from_wire_errors(obj: dict[str, object], field: str) -> None:
 def test_from_wire_rejects_other_types() -> None:
     with pytest.raises(AudioFormatError, match="mapping"):
         AudioFormat.from_wire(24000)  # type: ignore[arg-type]
+
+
+def test_big_endian_pcm_sizes_silence_and_no_openai_name() -> None:
+    l16 = AudioFormat(encoding="pcm16be", sample_rate=16000)
+    assert (l16.bytes_per_sample, l16.bytes_per_frame, l16.bytes_per_ms) == (2, 2, 32.0)
+    assert l16.silence(1) == b"\x00" * 32
+    assert l16 != AudioFormat(encoding="pcm16", sample_rate=16000)
+    with pytest.raises(AudioFormatError, match="encoding: OpenAI has no 'pcm16be' audio"):
+        _ = l16.openai_name

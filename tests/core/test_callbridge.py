@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
-from voicewire.audio import MULAW_8K, PCM16_24K, mulaw_decode, mulaw_encode
+from voicewire.audio import MULAW_8K, PCM16_24K, AudioFormat, mulaw_decode, mulaw_encode
 from voicewire.bridge import (
     BridgeableModel,
     CallBridge,
@@ -45,7 +45,7 @@ from voicewire.transport import ConnectOptions, RealtimeTransportLayer
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.core.conftest import Rig, RigFactory
+    from tests.core.conftest import EdgeFactory, Rig, RigFactory
 
     from voicewire.bridge import CallBridgeStats
 
@@ -780,6 +780,18 @@ async def test_invalid_construction(rig: RigFactory) -> None:
         CallBridge(r.edge, r.model, model_audio_format="audio/pcm")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="heard_margin_ms"):
         CallBridge(r.edge, r.model, heard_margin_ms=-1)
+
+
+async def test_an_edge_in_big_endian_pcm_needs_a_model_format(
+    rig: RigFactory, make_edge: EdgeFactory
+) -> None:
+    r = rig()
+    edge = make_edge(audio_format=AudioFormat(encoding="pcm16be", sample_rate=16000))
+    with pytest.raises(ConfigError, match="pcm16be") as info:
+        CallBridge(edge, r.model, plugin_observers=False)
+    assert info.value.field == "model_audio_format"
+    bridge = CallBridge(edge, r.model, model_audio_format=PCM16_24K, plugin_observers=False)
+    assert bridge.model_audio_format == PCM16_24K
 
 
 async def test_a_call_that_never_starts_is_ended(rig: RigFactory) -> None:

@@ -6,8 +6,9 @@ import base64
 import json
 
 from voicewire_telnyx.caller import TelnyxDialect
-from voicewire_telnyx.protocol import TelnyxStream, swap16
+from voicewire_telnyx.protocol import TelnyxStream
 
+from voicewire.audio import PCM16_24K, AudioConverter
 from voicewire.audio.formats import MULAW_8K, AudioFormat
 from voicewire.bridge import (
     CallerAudio,
@@ -39,16 +40,21 @@ def test_the_stream_is_a_voicewire_dialect() -> None:
     )
 
 
-def test_l16_is_big_endian_on_the_wire_and_little_endian_inside() -> None:
+def test_l16_is_big_endian_pcm_and_passes_as_it_is_on_the_wire() -> None:
     stream, dialect = opened()
-    assert stream.audio_format == AudioFormat(encoding="pcm16", sample_rate=16000)
-    pcm = b"\x01\x02\x03\x04"  # little-endian samples 0x0201, 0x0403
-    frame = json.loads(dialect.media(pcm, 0))
-    assert base64.b64decode(frame["media"]["payload"]) == b"\x02\x01\x04\x03"
-    assert stream.receive(json.dumps(frame)) == CallerAudio(data=pcm, timestamp_ms=0)
-    (out,) = stream.play(pcm)
+    assert stream.audio_format == AudioFormat(encoding="pcm16be", sample_rate=16000)
+    l16 = b"\x02\x01\x04\x03"  # big-endian samples 0x0201, 0x0403
+    frame = json.loads(dialect.media(l16, 0))
+    assert base64.b64decode(frame["media"]["payload"]) == l16
+    assert stream.receive(json.dumps(frame)) == CallerAudio(data=l16, timestamp_ms=0)
+    (out,) = stream.play(l16)
     assert json.loads(out) == {"event": "media", "media": {"payload": "AgEEAw=="}}
-    assert swap16(swap16(pcm)) == pcm
+    # The bridge's converter gives the model little-endian samples (and back).
+    to_model = AudioConverter(stream.audio_format, PCM16_24K)
+    back = AudioConverter(PCM16_24K, stream.audio_format)
+    sent = to_model.convert(l16 * 400) + to_model.flush()
+    assert len(sent) == 2400  # 800 samples at 16 kHz are 1200 at 24 kHz
+    assert len(back.convert(sent) + back.flush()) == len(l16 * 400)
 
 
 def test_pcmu_passes_through_and_splits_at_one_second() -> None:

@@ -1,7 +1,7 @@
 """Audio formats, G.711 codecs, streaming resampling and format conversion.
 
-Everything here works on ``bytes``: PCM16 is signed 16-bit little-endian, G.711 is one code per
-sample, and multi-channel audio is interleaved.
+Everything here works on ``bytes``: PCM16 is signed 16-bit little-endian (``pcm16be``, RTP's L16,
+big-endian), G.711 is one code per sample, and multi-channel audio is interleaved.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from voicewire.audio.convert import AudioConverter
 from voicewire.audio.formats import ALAW_8K, MULAW_8K, PCM16_24K, AudioEncoding, AudioFormat
+from voicewire.audio.pcm import byteswap16
 from voicewire.audio.quality import DEFAULT_QUALITY, ResampleQuality
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ __all__ = [
     "Resampler",
     "alaw_decode",
     "alaw_encode",
+    "byteswap16",
     "mulaw_decode",
     "mulaw_encode",
 ]

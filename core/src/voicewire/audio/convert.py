@@ -1,6 +1,6 @@
 """Chunk-by-chunk conversion between any two supported audio formats.
 
-An :class:`AudioConverter` decodes each chunk to PCM16, resamples it (keeping filter state across
+An :class:`AudioConverter` decodes each chunk to PCM16 (little-endian), resamples it (keeping filter state across
 chunks) and encodes it to the target format. Identical formats pass through untouched; equal
 rates skip the resampler; channel counts must match (mixing or splitting channels is a policy
 decision this module does not take).
@@ -27,9 +27,18 @@ def _codecs(src: AudioFormat, dst: AudioFormat) -> tuple[_Codec | None, _Codec |
     # Imported here, not at module level: a pass-through bridge (the common telephony case)
     # then never loads numpy, which is most of a bridge process's memory.
     from voicewire.audio.g711 import alaw_decode, alaw_encode, mulaw_decode, mulaw_encode
+    from voicewire.audio.pcm import byteswap16
 
-    decoders: dict[str, _Codec] = {"mulaw": mulaw_decode, "alaw": alaw_decode}
-    encoders: dict[str, _Codec] = {"mulaw": mulaw_encode, "alaw": alaw_encode}
+    decoders: dict[str, _Codec] = {
+        "mulaw": mulaw_decode,
+        "alaw": alaw_decode,
+        "pcm16be": byteswap16,
+    }
+    encoders: dict[str, _Codec] = {
+        "mulaw": mulaw_encode,
+        "alaw": alaw_encode,
+        "pcm16be": byteswap16,
+    }
     return decoders.get(src.encoding), encoders.get(dst.encoding)
 
 

@@ -18,7 +18,7 @@ from voicewire.errors import AudioFormatError, ConfigError
 
 __all__ = ["ALAW_8K", "MULAW_8K", "PCM16_24K", "AudioEncoding", "AudioFormat"]
 
-AudioEncoding = Literal["pcm16", "mulaw", "alaw"]
+AudioEncoding = Literal["pcm16", "pcm16be", "mulaw", "alaw"]
 """The sample encodings voicewire can decode and encode."""
 
 _ENCODINGS: tuple[str, ...] = get_args(AudioEncoding)
@@ -26,7 +26,7 @@ _MIN_RATE = 1000
 _MAX_RATE = 192_000
 
 # Silence is the code that decodes to (nearly) zero: 0xFF is mu-law's +0, 0xD5 is A-law's +8.
-_SILENCE_BYTE: dict[str, int] = {"pcm16": 0x00, "mulaw": 0xFF, "alaw": 0xD5}
+_SILENCE_BYTE: dict[str, int] = {"pcm16": 0x00, "pcm16be": 0x00, "mulaw": 0xFF, "alaw": 0xD5}
 
 _OPENAI_NAMES: dict[str, str] = {"pcm16": "audio/pcm", "mulaw": "audio/pcmu", "alaw": "audio/pcma"}
 
@@ -69,10 +69,12 @@ class AudioFormat:
     """An audio stream format: sample encoding, sample rate and channel count.
 
     Samples of multi-channel audio are interleaved; a *frame* is one sample of every channel.
-    PCM16 is signed 16-bit little-endian; mu-law and A-law are G.711 8-bit codes.
+    PCM16 is signed 16-bit little-endian (``pcm16``, what realtime models take) or big-endian
+    (``pcm16be``, RTP's L16, which some telephony providers stream); mu-law and A-law are G.711
+    8-bit codes.
 
     Attributes:
-        encoding: ``"pcm16"``, ``"mulaw"`` or ``"alaw"``.
+        encoding: ``"pcm16"``, ``"pcm16be"``, ``"mulaw"`` or ``"alaw"``.
         sample_rate: Samples per second per channel, within 1000..192000.
         channels: Interleaved channels, at least 1.
 
@@ -151,8 +153,8 @@ class AudioFormat:
 
     @property
     def bytes_per_sample(self) -> int:
-        """Bytes of one sample of one channel: 2 for PCM16, 1 for G.711."""
-        return 2 if self.encoding == "pcm16" else 1
+        """Bytes of one sample of one channel: 2 for PCM16 (either byte order), 1 for G.711."""
+        return 1 if self.encoding in ("mulaw", "alaw") else 2
 
     @property
     def bytes_per_frame(self) -> int:
@@ -166,8 +168,17 @@ class AudioFormat:
 
     @property
     def openai_name(self) -> str:
-        """The OpenAI GA ``type`` of this encoding: ``audio/pcm``, ``audio/pcmu`` or ``audio/pcma``."""
-        return _OPENAI_NAMES[self.encoding]
+        """The OpenAI GA ``type`` of this encoding: ``audio/pcm``, ``audio/pcmu`` or ``audio/pcma``.
+
+        Raises:
+            AudioFormatError: OpenAI has no name for it (big-endian PCM).
+        """
+        try:
+            return _OPENAI_NAMES[self.encoding]
+        except KeyError:
+            raise AudioFormatError(
+                f"encoding: OpenAI has no {self.encoding!r} audio; convert it to pcm16 first"
+            ) from None
 
     def duration_ms(self, nbytes: int) -> float:
         """Milliseconds of audio held by ``nbytes`` bytes of this format.
@@ -194,7 +205,7 @@ class AudioFormat:
     def silence(self, ms: float) -> bytes:
         """``ms`` milliseconds of silence in this format (whole frames).
 
-        Mu-law silence is ``0xFF``, A-law ``0xD5``, PCM16 zeros.
+        Mu-law silence is ``0xFF``, A-law ``0xD5``, PCM16 (either byte order) zeros.
         """
         return bytes([_SILENCE_BYTE[self.encoding]]) * self.nbytes_for_ms(ms)
 
@@ -203,8 +214,9 @@ class AudioFormat:
 
         Raises:
             AudioFormatError: OpenAI cannot express this format (not mono, G.711 not at 8 kHz,
-                PCM not at 24 kHz).
+                PCM not at 24 kHz, big-endian PCM).
         """
+        name = self.openai_name
         if self.channels != 1:
             raise AudioFormatError(f"channels: OpenAI audio is mono, got {self.channels}")
         if self.encoding == "pcm16":
@@ -214,10 +226,8 @@ class AudioFormat:
                 )
             return {"type": "audio/pcm", "rate": self.sample_rate}
         if self.sample_rate != 8000:
-            raise AudioFormatError(
-                f"sample_rate: OpenAI {self.openai_name} is 8000 Hz, got {self.sample_rate}"
-            )
-        return {"type": self.openai_name}
+            raise AudioFormatError(f"sample_rate: OpenAI {name} is 8000 Hz, got {self.sample_rate}")
+        return {"type": name}
 
 
 PCM16_24K = AudioFormat(encoding="pcm16", sample_rate=24_000)

@@ -294,7 +294,8 @@ class CallBridge(TransportBase):
         edge: The provider-facing half of the call.
         model: The model transport; the bridge sets its ``automatic_barge_in`` to ``False``.
         model_audio_format: The audio format of the model session, both ways. ``None`` (the
-            default) uses the edge's native format: bytes pass through untouched both ways.
+            default) uses the edge's native format: bytes pass through untouched both ways
+            (an edge in big-endian PCM, ``pcm16be``, needs a format given here).
             Another format makes the bridge transcode with
             :class:`~voicewire.audio.convert.AudioConverter` both ways. Either way the session's
             input and output formats are forced to it, on connect and on every
@@ -359,6 +360,12 @@ class CallBridge(TransportBase):
         self._model = model
         self._edge_format = capabilities.audio_format
         self._edge_frame_bytes = self._edge_format.bytes_per_frame
+        if model_audio_format is None and self._edge_format.encoding == "pcm16be":
+            raise ConfigError(
+                "model_audio_format",
+                "the edge streams big-endian PCM (pcm16be), which realtime models do not take:"
+                " choose the model's format (e.g. voicewire.audio.PCM16_24K)",
+            )
         self._model_format = model_audio_format or capabilities.audio_format
         self._max_pending = _check_pending_bound(max_pending_caller_audio_bytes)
         self._protocol = BridgeProtocol(

@@ -98,8 +98,8 @@ def create_app(
             return
         fmt = model_audio_format
         edge_format = edge.capabilities.audio_format
-        if fmt is None and edge_format.encoding == "pcm16" and edge_format != PCM16_24K:
-            fmt = PCM16_24K
+        if fmt is None and edge_format.encoding == "pcm16be":
+            fmt = PCM16_24K  # L16 is big-endian: the bridge converts it to what models take
         call.bridge = CallBridge(edge, model_factory(), model_audio_format=fmt, **options)
         logger.info("telnyx: call %s started", edge.call_id)
         await call.bridge.run(connect_options)

@@ -1,14 +1,14 @@
 """Telnyx's side of a stream, for :class:`voicewire.testing.telephony.SimulatedCaller`.
 
 The dialect builds what Telnyx sends and checks, strictly, what it is sent. It shares only
-constants with :mod:`voicewire_telnyx.protocol` (and does its own L16 byte swapping), so a bug
-in the plugin's parser is not repeated here::
+constants with :mod:`voicewire_telnyx.protocol`, so a bug in the plugin's parser is not repeated
+here::
 
     from voicewire.testing.telephony import SimulatedCaller
     from voicewire_telnyx.caller import TelnyxDialect
 
     async with SimulatedCaller(url, TelnyxDialect(codec="L16")) as caller:
-        await caller.say(audio)          # little-endian pcm16 at 16 kHz
+        await caller.say(audio)          # L16: big-endian pcm16be at 16 kHz, as on the wire
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import base64
 import binascii
 import json
 import secrets
-import sys
-from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,23 +43,6 @@ def _dumps(obj: Mapping[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-def _other_endian(data: bytes) -> bytes:
-    samples = array("h")
-    samples.frombytes(data)
-    samples.byteswap()
-    return samples.tobytes()
-
-
-def _to_wire(pcm_le: bytes) -> bytes:
-    """Little-endian pcm16 to L16 (big-endian)."""
-    return _other_endian(pcm_le) if sys.byteorder == "little" else pcm_le
-
-
-def _from_wire(l16: bytes) -> bytes:
-    """L16 (big-endian) to little-endian pcm16."""
-    return _other_endian(l16) if sys.byteorder == "little" else l16
-
-
 class TelnyxDialect:
     """Telnyx media streaming, from Telnyx's side. One object per call.
 
@@ -84,7 +65,7 @@ class TelnyxDialect:
         auth_token: str | None = None,
     ) -> None:
         if codec == "L16":
-            self._format = AudioFormat(encoding="pcm16", sample_rate=sample_rate or 16000)
+            self._format = AudioFormat(encoding="pcm16be", sample_rate=sample_rate or 16000)
         elif codec in ("PCMU", "PCMA") and sample_rate in (None, 8000):
             self._format = MULAW_8K if codec == "PCMU" else ALAW_8K
         else:
@@ -102,7 +83,7 @@ class TelnyxDialect:
 
     @property
     def audio_format(self) -> AudioFormat:
-        """The stream's format (L16 presented as little-endian pcm16)."""
+        """The stream's format (L16 is big-endian ``pcm16be``)."""
         return self._format
 
     def upgrade_headers(self, url: str) -> Mapping[str, str]:
@@ -136,14 +117,13 @@ class TelnyxDialect:
         return [_dumps(connected), self._frame("start", start=start)]
 
     def media(self, audio: bytes, timestamp_ms: int) -> str:
-        """Inbound-track ``media``; the payload is on the wire's byte order."""
+        """Inbound-track ``media``; the payload is the audio as given (L16: big-endian)."""
         self._chunk += 1
-        wire = _to_wire(audio) if self.codec == "L16" else audio
         media = {
             "track": "inbound",
             "chunk": str(self._chunk),
             "timestamp": str(timestamp_ms),
-            "payload": base64.b64encode(wire).decode("ascii"),
+            "payload": base64.b64encode(audio).decode("ascii"),
         }
         return self._frame("media", media=media)
 
@@ -194,7 +174,7 @@ class TelnyxDialect:
             limit = self._format.sample_rate * self._format.bytes_per_frame * _MAX_MEDIA_SECONDS
             if not data or len(data) > limit or len(data) % self._format.bytes_per_frame:
                 raise DialectViolation(f"media.payload must hold 1..{limit} bytes, whole samples")
-            return OutboundAudio(data=_from_wire(data) if self.codec == "L16" else data)
+            return OutboundAudio(data=data)
         if kind == "mark":
             mark = obj["mark"]
             name = mark.get("name") if isinstance(mark, dict) and set(mark) == {"name"} else None

@@ -18,9 +18,9 @@ With ``stream_bidirectional_mode=rtp`` the application sends ``media`` (``media.
 documented and what is assumed.
 
 Codecs: ``PCMU``/``PCMA`` at 8 kHz pass through as voicewire's mu-law/A-law. ``L16`` is RTP's
-linear PCM, big-endian (network byte order, RFC 3551); voicewire's ``pcm16`` is little-endian,
-so this module swaps the bytes of every L16 payload both ways, and the edge's format is
-``AudioFormat("pcm16", rate)``.
+linear PCM, big-endian (network byte order, RFC 3551): the edge's format is
+``AudioFormat("pcm16be", rate)``, and its bytes go both ways as they are on the wire; the bridge's
+converter turns them into the model's little-endian PCM.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "TelnyxStream",
     "audio_format_for",
-    "swap16",
 ]
 
 L16_RATES: Final = frozenset({8000, 16000, 22050, 24000, 48000})
@@ -72,14 +71,6 @@ DIGITS: Final = frozenset("0123456789*#ABCD")
 """The keys of a telephone keypad."""
 
 
-def swap16(data: bytes) -> bytes:
-    """Swap the bytes of every 16-bit sample (L16 big-endian <-> voicewire pcm16 little-endian)."""
-    out = bytearray(len(data))
-    out[0::2] = data[1::2]
-    out[1::2] = data[0::2]
-    return bytes(out)
-
-
 def audio_format_for(encoding: str, sample_rate: int) -> AudioFormat | None:
     """voicewire's format for a Telnyx ``media_format``; ``None`` when not supported."""
     if encoding == "PCMU" and sample_rate == 8000:
@@ -87,7 +78,7 @@ def audio_format_for(encoding: str, sample_rate: int) -> AudioFormat | None:
     if encoding == "PCMA" and sample_rate == 8000:
         return ALAW_8K
     if encoding == "L16" and sample_rate in L16_RATES:
-        return AudioFormat(encoding="pcm16", sample_rate=sample_rate)
+        return AudioFormat(encoding="pcm16be", sample_rate=sample_rate)
     return None
 
 
@@ -269,8 +260,6 @@ class TelnyxStream:
             )
         self._last_ts = timestamp
         self._received_bytes += len(data)
-        if self._format.encoding == "pcm16":
-            data = swap16(data)
         return CallerAudio(data=data, timestamp_ms=timestamp)
 
     @staticmethod
@@ -289,10 +278,9 @@ class TelnyxStream:
     def play(self, data: bytes) -> list[str]:
         """The ``media`` frames that play ``data`` (in the stream's format), at most 1 s each."""
         step = self._format.sample_rate * self._format.bytes_per_frame * MAX_MEDIA_MS // 1000
-        wire = swap16(data) if self._format.encoding == "pcm16" else data
         return [
             _dumps({"event": "media", "media": {"payload": base64.b64encode(chunk).decode()}})
-            for chunk in (wire[i : i + step] for i in range(0, len(wire), step))
+            for chunk in (data[i : i + step] for i in range(0, len(data), step))
         ]
 
     def mark(self, token: str) -> str:

@@ -37,7 +37,8 @@ def decode(data: bytes, fmt: AudioFormat) -> FloatArray:
         pcm = alaw_decode(data)
     else:
         pcm = data
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / _FULL_SCALE
+    order = ">i2" if fmt.encoding == "pcm16be" else "<i2"
+    samples = np.frombuffer(pcm, dtype=order).astype(np.float32) / _FULL_SCALE
     if fmt.channels > 1:
         samples = samples.reshape(-1, fmt.channels).mean(axis=1, dtype=np.float32)
     return samples
@@ -45,7 +46,8 @@ def decode(data: bytes, fmt: AudioFormat) -> FloatArray:
 
 def encode(samples: FloatArray, fmt: AudioFormat) -> bytes:
     """Encode mono float samples (already at ``fmt.sample_rate``) into ``fmt``'s bytes."""
-    clipped = np.clip(np.rint(samples * _FULL_SCALE), -32768, 32767).astype("<i2")
+    order = ">i2" if fmt.encoding == "pcm16be" else "<i2"
+    clipped = np.clip(np.rint(samples * _FULL_SCALE), -32768, 32767).astype(order)
     if fmt.channels > 1:
         clipped = np.repeat(clipped, fmt.channels)
     pcm: bytes = clipped.tobytes()
