@@ -1,9 +1,10 @@
 """Protocol code stays sans-I/O: no event loop, no network library, no tracing, no clock.
 
 The protocol packages (``plugins/*/src/*/protocol/``), the bridge's ``protocol`` module, its
-helpers for dialects (``frames``, ``marks``) and the example plugins' dialects (``examples/*/src/*/protocol.py``, each a ``voicewire.bridge.Dialect``)
-are pure functions and state machines over bytes, dicts and numbers. This test reads their source (it
-never imports it) and fails on any import of asyncio, aiohttp, websockets or opentelemetry, and on
+helpers for dialects (``frames``, ``marks``) and the example plugins' dialects
+(``examples/*/src/*/protocol.py``, each a ``voicewire.bridge.Dialect``) are pure functions and
+state machines over bytes, dicts and numbers. This test reads their source (it never imports it)
+and fails on any import of asyncio, aiohttp, websockets or opentelemetry, and on
 any reading of a clock (or sleeping): time enters protocol code as a number passed in.
 """
 

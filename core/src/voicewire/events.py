@@ -270,7 +270,7 @@ class RawServerEvent:
 
 @attrs.frozen(kw_only=True)
 class RawEdgeFrameEvent:
-    """A telephony provider's frame exactly as received, before its dialect read it (channel ``*``).
+    """A telephony provider's frame as received, before its dialect read it (channel ``*``).
 
     :class:`~voicewire.bridge.DialectEdge` emits it for every frame, including frames its dialect
     then refuses or ignores, while something listens on ``"*"``. Its repr shows the frame's kind

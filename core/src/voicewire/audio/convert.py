@@ -1,9 +1,9 @@
 """Chunk-by-chunk conversion between any two supported audio formats.
 
-An :class:`AudioConverter` decodes each chunk to PCM16 (little-endian), resamples it (keeping filter state across
-chunks) and encodes it to the target format. Identical formats pass through untouched; equal
-rates skip the resampler; channel counts must match (mixing or splitting channels is a policy
-decision this module does not take).
+An :class:`AudioConverter` decodes each chunk to little-endian PCM16, resamples it (keeping
+filter state across chunks) and encodes it to the target format. Identical formats pass through
+untouched; equal rates skip the resampler; channel counts must match (mixing or splitting
+channels is a policy decision this module does not take).
 """
 
 from __future__ import annotations

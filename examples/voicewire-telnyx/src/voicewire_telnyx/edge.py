@@ -21,9 +21,9 @@ class TelnyxEdge(DialectEdge):
     """A Telnyx media stream as the telephony edge of a call bridge.
 
     Capabilities: acknowledgements (Telnyx's marks) and the format announced by ``start``
-    (mu-law 8 kHz until then; L16 is big-endian ``pcm16be``, which the bridge converts). Build the edge on
-    the accepted WebSocket; call :meth:`accept` before building the bridge, so the bridge sees
-    the announced format.
+    (mu-law 8 kHz until then; L16 is big-endian ``pcm16be``, which the bridge converts). Build
+    the edge on the accepted WebSocket; call :meth:`accept` before building the bridge, so the
+    bridge sees the announced format.
 
     Args:
         websocket: The prepared aiohttp WebSocket (server response or client connection).
