@@ -7,6 +7,7 @@ function of the test's (the Twilio server's and the Telnyx example's tests run r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,8 +17,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from voicewire.audio import MULAW_8K
+from voicewire.bridge import CallBridge, DialectEdge, EdgeCapabilities, EdgeEvent
 from voicewire.bridge.aiohttp_server import ActiveCall, CallRoster, run_app
+from voicewire.bridge.aiohttp_socket import AiohttpMediaSocket
 from voicewire.errors import ConfigError
+from voicewire.testing import FakeRealtimeServer
+from voicewire.transport import ConnectOptions
+from voicewire_openai_ws import OpenAIRealtimeWebSocket
 
 GUARD = 10.0
 SECRET = "sk-roster-SECRET"
@@ -147,6 +154,76 @@ async def test_a_shutdown_waits_for_the_calls_then_closes_the_rest(no_task_leaks
             assert closing.data == 1001  # going away
         assert roster.calls_rejected == 1
         assert roster.active_calls == 0
+
+
+class _Quiet:
+    """A dialect whose provider never starts a call: enough for a bridge to be closed."""
+
+    call_id = None
+    capabilities = EdgeCapabilities(acknowledgements=True, audio_format=MULAW_8K, provider="q")
+
+    def receive(self, frame: str | bytes) -> EdgeEvent | None:
+        return None
+
+    def play(self, data: bytes) -> list[str]:
+        return []
+
+    def mark(self, token: str) -> str:
+        return token
+
+    def clear(self) -> str:
+        return "clear"
+
+
+class _SlowToClose(AiohttpMediaSocket):
+    """The real adapter, whose close waits until the test lets it go."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, closing: list[int], three: asyncio.Event, go: asyncio.Event
+    ) -> None:
+        super().__init__(ws)
+        self._closing = closing
+        self._three = three
+        self._go = go
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self._closing.append(code)
+        if len(self._closing) == 3:
+            self._three.set()
+        await self._go.wait()
+        await super().close(code, reason)
+
+
+async def test_a_shutdown_closes_the_calls_left_all_at_once(
+    no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
+) -> None:
+    closing: list[int] = []
+    three_closing, go = asyncio.Event(), asyncio.Event()
+
+    async def run(call: ActiveCall) -> None:
+        edge = DialectEdge(_Quiet(), _SlowToClose(call.ws, closing, three_closing, go))
+        model = OpenAIRealtimeWebSocket(plugin_observers=False)
+        call.bridge = CallBridge(edge, model, call_start_timeout=None, plugin_observers=False)
+        await call.bridge.run(ConnectOptions(url=fake_realtime_server.url, api_key="sk-test"))
+
+    roster = CallRoster(shutdown_timeout=0.0)
+    async with (
+        served(roster, run) as base,
+        aiohttp.ClientSession() as http,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        for _ in range(3):
+            await stack.enter_async_context(http.ws_connect(f"{base}/media"))
+        await roster.wait_for_calls(3, timeout=GUARD)
+        drain = asyncio.create_task(roster.drain())
+        try:
+            # One after the other, the second close would wait for the first, held by `go`.
+            await asyncio.wait_for(three_closing.wait(), GUARD)
+            assert not drain.done()
+        finally:
+            go.set()
+        assert await asyncio.wait_for(drain, GUARD) == 3
+        await roster.wait_for_calls(0, timeout=GUARD)
 
 
 async def test_run_app_lets_a_call_finish_after_it_is_cancelled(no_task_leaks: None) -> None:
