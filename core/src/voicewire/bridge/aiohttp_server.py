@@ -220,7 +220,8 @@ class CallRoster:
     # -- shutdown -------------------------------------------------------------------------------
 
     async def drain(self, timeout: float | None = None) -> int:
-        """Stop taking calls, let the active ones finish for up to ``timeout``, close the rest.
+        """Stop taking calls, let the active ones finish for up to ``timeout``, close the rest
+        (all at once, through their bridges).
 
         Call it while the server still reads its connections, i.e. before aiohttp's own
         shutdown (``AppRunner.cleanup``): once that starts, aiohttp drops every inbound frame,
