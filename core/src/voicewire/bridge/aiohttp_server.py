@@ -241,13 +241,7 @@ class CallRoster:
         if not calls:
             return 0
         self._log.info("shutting down: waiting up to %.1f s for %d call(s)", wait, len(calls))
-        waiters = [asyncio.ensure_future(call._done.wait()) for call in calls]
-        try:
-            await asyncio.wait(waiters, timeout=wait)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
+        await _until_done(calls, wait)
         remaining = [call for call in calls if not call._done.is_set()]
         if not remaining:
             return 0
@@ -255,19 +249,23 @@ class CallRoster:
         # All at once: each close waits on two closing handshakes, and a hundred calls closed
         # one after the other would outlast any shutdown timeout.
         await asyncio.gather(*(_close(call) for call in remaining), return_exceptions=True)
-        waiters = [asyncio.ensure_future(call._done.wait()) for call in remaining]
-        try:
-            await asyncio.wait(waiters, timeout=_CLOSE_WAIT)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
+        await _until_done(remaining, _CLOSE_WAIT)
         return len(remaining)
 
     async def on_shutdown(self, app: web.Application) -> None:
         """aiohttp ``on_shutdown`` handler: :meth:`drain` with ``shutdown_timeout``."""
         del app
         await self.drain()
+
+
+async def _until_done(calls: list[ActiveCall], timeout: float) -> None:
+    waiters = [asyncio.ensure_future(call._done.wait()) for call in calls]
+    try:
+        await asyncio.wait(waiters, timeout=timeout)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 async def _close(call: ActiveCall) -> None:
