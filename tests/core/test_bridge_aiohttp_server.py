@@ -34,13 +34,7 @@ Run = Callable[[ActiveCall], Awaitable[None]]
 
 def app_for(roster: CallRoster, run: Run) -> web.Application:
     async def media(request: web.Request) -> web.StreamResponse:
-        if roster.draining:
-            roster.reject()
-            return web.Response(status=503, text="shutting down\n")
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await roster.carry(ws, run)
-        return ws
+        return await roster.carry(request, web.WebSocketResponse(), run)
 
     async def healthz(request: web.Request) -> web.Response:
         status, body = roster.health()
@@ -255,6 +249,75 @@ async def test_run_app_lets_a_call_finish_after_it_is_cancelled(no_task_leaks: N
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def slow_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """An ``on_response_prepare`` hook that makes answering an upgrade take a while, as a
+    middleware or a busy loop may: upgrades that arrive together overlap."""
+    del request, response
+    await asyncio.sleep(0.05)
+
+
+async def test_max_calls_holds_when_upgrades_arrive_at_once(
+    no_task_leaks: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = logging.getLogger("voicewire_test.roster")
+    caplog.set_level(logging.WARNING, logger="voicewire_test.roster")
+    roster = CallRoster(shutdown_timeout=GUARD, max_calls=2, logger=log)
+    app = app_for(roster, echo_until_closed)
+    app.on_response_prepare.append(slow_prepare)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    base = f"http://{host}:{port}"
+    try:
+        async with aiohttp.ClientSession() as http, contextlib.AsyncExitStack() as stack:
+
+            async def connect() -> aiohttp.ClientWebSocketResponse[bool] | int:
+                try:
+                    client = await http.ws_connect(f"{base}/media")
+                except aiohttp.WSServerHandshakeError as exc:
+                    return exc.status
+                stack.push_async_callback(client.close)
+                return client
+
+            outcomes = await asyncio.gather(*(connect() for _ in range(5)))
+            accepted = [o for o in outcomes if not isinstance(o, int)]
+            assert sorted(o for o in outcomes if isinstance(o, int)) == [503, 503, 503]
+            assert len(accepted) == 2
+            assert (roster.active_calls, roster.calls_started, roster.calls_rejected) == (2, 2, 3)
+            assert caplog.text.count("rejected a call: 2 calls active (max_calls)") == 3
+            await accepted[0].close()
+            await roster.wait_for_calls(1, timeout=GUARD)
+            again = await stack.enter_async_context(http.ws_connect(f"{base}/media"))
+            await again.send_str("room again")
+            assert (await again.receive()).data == "room again"
+    finally:
+        await runner.cleanup()
+    assert roster.active_calls == 0
+
+
+async def test_a_request_that_is_not_an_upgrade_gets_400_and_starts_no_call(
+    no_task_leaks: None,
+) -> None:
+    roster = CallRoster(shutdown_timeout=GUARD)
+    async with (
+        served(roster, echo_until_closed) as base,
+        aiohttp.ClientSession() as http,
+        http.get(f"{base}/media") as response,
+    ):
+        assert response.status == 400
+        assert await response.text() == "expected a WebSocket upgrade\n"
+    assert (roster.calls_started, roster.calls_rejected) == (0, 1)
+
+
+@pytest.mark.parametrize("max_calls", [0, -1, 1.5, True, "10"])
+def test_a_bad_max_calls_is_refused(max_calls: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        CallRoster(max_calls=max_calls)  # type: ignore[arg-type]
+    assert info.value.field == "max_calls"
+
+
 @pytest.mark.parametrize("timeout", [-1, float("nan"), float("inf"), True, "30"])
 def test_a_bad_shutdown_timeout_is_refused(timeout: object) -> None:
     with pytest.raises(ConfigError) as info:
@@ -266,3 +329,4 @@ def test_the_repr_shows_counts_only() -> None:
     roster = CallRoster(secrets=(SECRET,))
     assert repr(roster) == "<CallRoster active_calls=0 started=0 draining=False>"
     assert roster.shutdown_timeout == 30.0
+    assert roster.max_calls is None

@@ -9,12 +9,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import pytest
+from voicewire_telnyx.app import ROSTER, create_app
 from voicewire_telnyx.caller import TelnyxDialect
 from voicewire_telnyx.plugin import TelnyxEdgeFactory
 
+from voicewire.bridge.aiohttp_server import run_app
 from voicewire.cli.serve import ServeSettings
 from voicewire.testing import FakeRealtimeServer, speech_like
 from voicewire.testing.telephony import SimulatedCaller
+from voicewire.transport import ConnectOptions
+from voicewire_openai_ws import OpenAIRealtimeWebSocket
 
 pytest_plugins = ["voicewire.testing.pytest_plugin"]
 
@@ -97,3 +102,34 @@ async def test_a_shutdown_lets_the_call_in_progress_finish(
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), GUARD)
         assert caller.close_code == 1000
         assert caller.violations == ()
+
+
+async def test_a_call_past_max_calls_is_answered_503(
+    no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
+) -> None:
+    app = create_app(
+        model_factory=lambda: OpenAIRealtimeWebSocket(plugin_observers=False),
+        connect_options=ConnectOptions(url=fake_realtime_server.url, api_key="sk-test"),
+        max_calls=1,
+    )
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        run_app(app, app[ROSTER], host="127.0.0.1", port=0, ready=ready.set_result)
+    )
+    try:
+        base = await asyncio.wait_for(ready, GUARD)
+        url = base.replace("http://", "ws://") + "/media-stream"
+        async with SimulatedCaller(url, TelnyxDialect(), speed=4.0) as caller:
+            await fake_realtime_server.wait_for_session(0, timeout=GUARD)
+            async with aiohttp.ClientSession() as http:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await http.ws_connect(url)
+                assert refused.value.status == 503
+                async with http.get(f"{base}/healthz") as response:
+                    body = await response.json()
+            assert (body["active_calls"], body["calls_rejected"]) == (1, 1)
+            await caller.hang_up()
+        assert caller.violations == ()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

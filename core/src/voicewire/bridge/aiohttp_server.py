@@ -6,16 +6,12 @@ then close them, so that a deploy does not hang up on anyone. :class:`CallRoster
 the media route of any telephony plugin; :func:`run_app` runs an application until cancelled and
 shuts it down in the order that lets calls finish. The Twilio plugin's server is built on them::
 
-    roster = CallRoster(shutdown_timeout=30.0, logger=logger)
+    roster = CallRoster(shutdown_timeout=30.0, max_calls=200, logger=logger)
 
     async def media(request: web.Request) -> web.StreamResponse:
-        if roster.draining:
-            roster.reject()
-            return web.Response(status=503, text="shutting down\\n")
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await roster.carry(ws, run_call)  # run_call(call) builds call.bridge and runs it
-        return ws
+        # (check the provider's signature or token first)
+        # run_call(call) builds call.bridge and runs it; a 503 while draining or full
+        return await roster.carry(request, web.WebSocketResponse(), run_call)
 
 Importing this module imports aiohttp, which the core does not require.
 """
@@ -69,18 +65,21 @@ class CallRoster:
 
     Args:
         shutdown_timeout: Seconds active calls get to finish on :meth:`drain` (0: none).
+        max_calls: Calls carried at once; :meth:`carry` answers more with 503. ``None``: no
+            limit.
         logger: Where the roster logs calls that fail and the shutdown; the plugin's own.
         secrets: Strings (API key, auth token) replaced by ``***`` in what the roster logs of a
             call's failure; ``None`` entries are ignored.
 
     Raises:
-        ConfigError: ``shutdown_timeout`` is not a number >= 0.
+        ConfigError: ``shutdown_timeout`` is not a number >= 0, or ``max_calls`` not an int >= 1.
     """
 
     def __init__(
         self,
         *,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        max_calls: int | None = None,
         logger: logging.Logger | None = None,
         secrets: tuple[str | None, ...] = (),
     ) -> None:
@@ -93,7 +92,12 @@ class CallRoster:
             raise ConfigError(
                 "shutdown_timeout", f"must be a finite number >= 0, got {shutdown_timeout!r}"
             )
+        if max_calls is not None and (
+            isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1
+        ):
+            raise ConfigError("max_calls", f"must be an int >= 1 or None, got {max_calls!r}")
         self._shutdown_timeout = float(shutdown_timeout)
+        self._max_calls = max_calls
         self._log = logger if logger is not None else logging.getLogger(__name__)
         self._secrets = tuple(secret for secret in secrets if secret)
         self._calls: dict[int, ActiveCall] = {}
@@ -136,6 +140,11 @@ class CallRoster:
         return self._shutdown_timeout
 
     @property
+    def max_calls(self) -> int | None:
+        """Calls carried at once, or ``None`` for no limit."""
+        return self._max_calls
+
+    @property
     def bridges(self) -> list[CallBridge]:
         """The bridges of the active calls."""
         return [call.bridge for call in self._calls.values() if call.bridge is not None]
@@ -170,14 +179,23 @@ class CallRoster:
     # -- calls ----------------------------------------------------------------------------------
 
     def reject(self) -> None:
-        """Count a call the server refused (bad signature, too many calls, draining)."""
+        """Count a call the server refused (bad signature or token; :meth:`carry` counts its own
+        refusals)."""
         self._calls_rejected += 1
         self._changed.set()
 
     async def carry(
-        self, ws: web.WebSocketResponse, run: Callable[[ActiveCall], Awaitable[None]]
-    ) -> None:
-        """Carry one call on a prepared WebSocket until ``run(call)`` returns.
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        run: Callable[[ActiveCall], Awaitable[None]],
+    ) -> web.StreamResponse:
+        """Carry one call: answer the upgrade on ``ws`` and run ``run(call)`` until it returns.
+
+        Returns what the route answers: ``ws``, or a refusal, counted in ``calls_rejected``:
+        503 while draining or with ``max_calls`` calls active, 400 for a request that is not a
+        WebSocket upgrade. The call is counted before the upgrade is answered, so ``max_calls``
+        holds however many upgrades arrive at once.
 
         ``run`` builds the call's bridge, sets ``call.bridge``, and runs it. If it raises, the
         failure is this call's alone: it is logged (secrets replaced), the bridge is closed and
@@ -185,11 +203,16 @@ class CallRoster:
         the bridge is closed before the cancellation goes on. Either way the WebSocket is closed
         when this returns.
         """
+        refusal = self._refusal(request, ws)
+        if refusal is not None:
+            self.reject()
+            return refusal
         self._calls_started += 1
         call = ActiveCall(self._calls_started, ws)
         self._calls[call.number] = call
         self._changed.set()
         try:
+            await ws.prepare(request)
             await run(call)
         except asyncio.CancelledError:
             if call.bridge is not None:
@@ -208,9 +231,20 @@ class CallRoster:
             del self._calls[call.number]
             call._done.set()
             self._changed.set()
-            if not ws.closed:
+            if ws.prepared and not ws.closed:
                 with contextlib.suppress(Exception):
                     await ws.close()
+        return ws
+
+    def _refusal(self, request: web.Request, ws: web.WebSocketResponse) -> web.Response | None:
+        if self._draining:
+            return web.Response(status=503, text="shutting down\n")
+        if self._max_calls is not None and len(self._calls) >= self._max_calls:
+            self._log.warning("rejected a call: %d calls active (max_calls)", len(self._calls))
+            return web.Response(status=503, text="too many calls\n")
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=400, text="expected a WebSocket upgrade\n")
+        return None
 
     def _redacted(self, text: str) -> str:
         for secret in self._secrets:

@@ -3,8 +3,9 @@
 Routes: ``GET /media-stream`` (Telnyx's media WebSocket: one :class:`CallBridge` per
 connection) and ``GET /healthz`` (JSON with the number of active calls; 503 while shutting
 down). The calls are carried by the core's :class:`~voicewire.bridge.aiohttp_server.CallRoster`:
-a call that fails is logged and closed without touching the others, and on shutdown the server
-stops taking calls and lets the active ones finish for up to ``shutdown_timeout`` seconds.
+a call that fails is logged and closed without touching the others, past ``max_calls`` a new call
+is answered 503, and on shutdown the server stops taking calls and lets the active ones finish
+for up to ``shutdown_timeout`` seconds.
 
 Telnyx documents one check for the stream: with a streaming auth token configured, it sends
 ``x-telnyx-streaming-auth-token`` on the upgrade (and in ``connected``). Given ``auth_token``,
@@ -57,6 +58,7 @@ def create_app(
     bridge_options: Mapping[str, Any] | None = None,
     auth_token: str | None = None,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    max_calls: int | None = None,
 ) -> web.Application:
     """An aiohttp application that bridges every Telnyx stream to a fresh model transport.
 
@@ -68,25 +70,22 @@ def create_app(
         bridge_options: More keyword arguments of :class:`~voicewire.bridge.CallBridge`.
         auth_token: Telnyx's streaming auth token; ``None`` accepts every upgrade.
         shutdown_timeout: Seconds active calls get to finish when the application shuts down.
+        max_calls: Calls carried at once; more are answered 503. ``None``: no limit.
     """
     options = dict(bridge_options or {})
     key = connect_options.api_key
     secrets = (auth_token, key if isinstance(key, str) else None)
-    roster = CallRoster(shutdown_timeout=shutdown_timeout, logger=logger, secrets=secrets)
+    roster = CallRoster(
+        shutdown_timeout=shutdown_timeout, max_calls=max_calls, logger=logger, secrets=secrets
+    )
 
     async def media(request: web.Request) -> web.StreamResponse:
-        if roster.draining:
-            roster.reject()
-            return web.Response(status=503, text="shutting down\n")
         if auth_token is not None and not hmac.compare_digest(
             request.headers.get(AUTH_HEADER, "").encode(), auth_token.encode()
         ):
             roster.reject()
             raise web.HTTPForbidden(text="bad or missing streaming auth token")
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await roster.carry(ws, run_call)
-        return ws
+        return await roster.carry(request, web.WebSocketResponse(), run_call)
 
     async def run_call(call: ActiveCall) -> None:
         edge = TelnyxEdge(call.ws)

@@ -174,10 +174,6 @@ class BridgeServer:
             raise ConfigError("max_message_bytes", "must be an int")
         if max_message_bytes < 1024:
             raise ConfigError("max_message_bytes", f"must be >= 1024, got {max_message_bytes}")
-        if max_calls is not None and (
-            isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1
-        ):
-            raise ConfigError("max_calls", f"must be an int >= 1 or None, got {max_calls!r}")
         rate = _positive_number("max_messages_per_second", max_messages_per_second, allow_none=True)
         self._rate = rate
         self._burst = float(message_burst)
@@ -185,6 +181,7 @@ class BridgeServer:
             MessageRateLimit(rate, self._burst)  # validates both
         self._roster = CallRoster(
             shutdown_timeout=shutdown_timeout,
+            max_calls=max_calls,
             logger=logger,
             secrets=(api_key, twilio_auth_token),
         )
@@ -213,7 +210,6 @@ class BridgeServer:
         self._model_audio_format = model_format(model_audio_format)
         self._stream_parameters = dict(stream_parameters or {})
         self._max_message_bytes = max_message_bytes
-        self._max_calls = max_calls
         self._edge_options = dict(edge_options or {})
         if twilio_account_sid is not None:
             if telephony != "twilio":
@@ -354,25 +350,13 @@ class BridgeServer:
 
     async def media_stream(self, request: web.Request) -> web.StreamResponse:
         """``GET /media-stream``: verify the upgrade, then carry one call until it ends."""
-        roster = self._roster
-        if roster.draining:
-            roster.reject()
-            return web.Response(status=503, text="shutting down\n")
         if self._validator is not None:
             signature = self._signature(request)
             if not self._validator.validate(self._upgrade_url(request), None, signature):
-                roster.reject()
+                self._roster.reject()
                 return self._refuse(request, MEDIA_STREAM_PATH)
-        if self._max_calls is not None and roster.active_calls >= self._max_calls:
-            roster.reject()
-            logger.warning("rejected a call: %d calls active (max_calls)", roster.active_calls)
-            return web.Response(status=503, text="too many calls\n")
         ws = web.WebSocketResponse(max_msg_size=self._max_message_bytes, autoping=True)
-        if not ws.can_prepare(request).ok:
-            return web.Response(status=400, text="expected a WebSocket upgrade\n")
-        await ws.prepare(request)
-        await roster.carry(ws, self._run_call)
-        return ws
+        return await self._roster.carry(request, ws, self._run_call)
 
     async def _run_call(self, call: ActiveCall) -> None:
         limit = MessageRateLimit(self._rate, self._burst) if self._rate is not None else None
