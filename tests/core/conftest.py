@@ -88,6 +88,10 @@ class FakeEdge:
         acknowledgements: Whether the edge declares acknowledgements.
         audio_format: The edge's native format.
         play_gate: If given, ``play`` waits for it to be set (a full provider buffer).
+
+    A broken edge: put an exception in :attr:`faults` under a method's name (``"events"``,
+    ``"play"``, ``"acknowledge_when_played"``, ``"clear"``, ``"close"``) and that method raises
+    it instead of doing its work (``events`` when it takes its next event).
     """
 
     def __init__(
@@ -110,6 +114,14 @@ class FakeEdge:
         self.plays_waiting = 0
         self.closed = False
         self.close_reason: str | None = None
+        self.faults: dict[str, Exception] = {}
+
+    def _break(self, method: str) -> None:
+        fault = self.faults.get(method)
+        if fault is not None:
+            self.log.append(("fault", method))
+            self.pulse()
+            raise fault
 
     @property
     def capabilities(self) -> EdgeCapabilities:
@@ -156,9 +168,11 @@ class FakeEdge:
             event = await self._inbound.get()
             if event is None:
                 return
+            self._break("events")
             yield event
 
     async def play(self, data: bytes) -> None:
+        self._break("play")
         if self.play_gate is not None and not self.play_gate.is_set():
             self.plays_waiting += 1
             self.pulse()
@@ -171,17 +185,20 @@ class FakeEdge:
         self.pulse()
 
     async def acknowledge_when_played(self, token: str) -> None:
+        self._break("acknowledge_when_played")
         self.log.append(("ack", token))
         self.outstanding.append(token)
         self.pulse()
 
     async def clear(self) -> None:
+        self._break("clear")
         self.log.append(("clear", None))
         echoed, self.outstanding = self.outstanding, []
         self.feed(*(PlaybackAcknowledged(token=t) for t in echoed))
         self.pulse()
 
     async def close(self, reason: str | None = None) -> None:
+        self._break("close")
         if not self.closed:
             self.closed = True
             self.close_reason = reason
@@ -247,6 +264,10 @@ class FakeModel(TransportBase):
         connect_gate: If given, ``connect`` stays ``connecting`` until it is set.
         connect_error: If given, ``connect`` fails with it.
         send_gate: If given, ``send_audio`` (while connected) waits for it to be set.
+
+    A broken transport: put an exception in :attr:`faults` under ``"close"``,
+    ``"update_session_config"``, ``"cancel_response"``, ``"truncate"`` or
+    ``"server_interrupts_response"``, and that method (or property) raises it.
     """
 
     transport_id: ClassVar[str] = "fake_model"
@@ -280,9 +301,18 @@ class FakeModel(TransportBase):
         self.calls: list[tuple[str, object]] = []
         self.closes = 0
         self.output_format: AudioFormat | None = None
+        self.faults: dict[str, Exception] = {}
+
+    def _break(self, method: str) -> None:
+        fault = self.faults.get(method)
+        if fault is not None:
+            self.calls.append(("fault", method))
+            self.pulse()
+            raise fault
 
     @property
     def server_interrupts_response(self) -> bool:
+        self._break("server_interrupts_response")
         return self._server_interrupts
 
     # the transport protocol
@@ -307,6 +337,7 @@ class FakeModel(TransportBase):
 
     async def close(self) -> None:
         self.closes += 1
+        self._break("close")
         if self.status != "disconnected":
             self._set_status("disconnecting")
             self._set_status("disconnected")
@@ -359,15 +390,18 @@ class FakeModel(TransportBase):
         self.pulse()
 
     async def update_session_config(self, config: SessionConfig) -> None:
+        self._break("update_session_config")
         self.configs.append(config)
         self.pulse()
 
     async def cancel_response(self) -> bool:
+        self._break("cancel_response")
         self.cancels += 1
         self.pulse()
         return self.active is not None
 
     async def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
+        self._break("truncate")
         sent = self.sent_ms.get(item_id)
         if sent is None or audio_end_ms < 0 or audio_end_ms > sent:
             raise ValueError(f"refused truncation of {item_id} at {audio_end_ms} (sent {sent})")

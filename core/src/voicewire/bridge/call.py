@@ -770,6 +770,9 @@ class CallBridge(TransportBase):
                 code="model_config_failed",
                 error=exc,
             )
+            # A model left in other formats would play noise to the caller: end the call, as
+            # when the bridge cannot connect the model at all.
+            self._request_end("model configuration failed")
 
     def _force_formats(self, config: SessionConfig | None) -> SessionConfig:
         fmt = self._model_format
