@@ -320,6 +320,58 @@ async def test_bad_base64_binary_wrong_sid_and_early_media(harness: Harness) -> 
         assert "binary" not in error.message or "bytes" in error.message
 
 
+async def test_media_of_another_track_is_refused_and_the_call_goes_on(harness: Harness) -> None:
+    async with twilio_client(harness) as client:
+        rec = await harness.next_edge()
+        await rec.wait_count(CallStarted)
+        echo = json.loads(client.dialect.media(audio(160), 0))
+        echo["media"]["track"] = "outbound"  # a unidirectional stream's other track
+        await client.ws.send_str(json.dumps(echo))
+        await client.media(audio(160, 7))
+        await rec.wait_count(CallerAudio)
+    assert [e.code for e in rec.of(EdgeError)] == ["unexpected_track"]
+    assert [a.data for a in rec.of(CallerAudio)] == [audio(160, 7)]
+
+
+class _BrokenSocket:
+    """A media socket adapter with a bug: its third frame raises something it should not."""
+
+    def __init__(self, frames: list[str]) -> None:
+        self._frames = frames
+        self.closed_with: tuple[int, str] | None = None
+
+    async def receive_frame(self) -> str | bytes | None:
+        if not self._frames:
+            raise RuntimeError("adapter bug: internal buffer state lost")
+        return self._frames.pop(0)
+
+    async def send_text(self, text: str) -> None:
+        del text
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed_with = (code, reason)
+
+
+async def test_a_broken_socket_adapter_ends_the_stream_with_an_error() -> None:
+    dialect = TwilioDialect()
+    media = _BrokenSocket([*dialect.opening(), dialect.media(audio(160), 0)])
+    edge = TwilioEdge(media)
+    rec = Recorder(edge)
+    await asyncio.wait_for(rec.run(), GUARD)  # the stream ends instead of hanging
+    await edge.close()
+    assert [type(e).__name__ for e in rec.events if not isinstance(e, RawEdgeMessage)] == [
+        "CallStarted",
+        "CallerAudio",
+        "EdgeError",
+        "CallStopped",
+    ]
+    (error,) = rec.of(EdgeError)
+    assert error.code == "connection_error"
+    assert "RuntimeError" in error.message
+    assert "buffer state" not in error.message  # the adapter's text is not the caller's
+    assert media.closed_with is not None
+
+
 async def test_oversized_frame_within_the_socket_limit_is_refused_by_the_parser() -> None:
     h = Harness(edge_options={"max_message_bytes": 2048})
     await h.start()
