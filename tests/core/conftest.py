@@ -72,6 +72,13 @@ class Pulse:
             pytest.fail(f"hang guard: still waiting for {what}")
 
 
+def broken(faults: Mapping[str, Exception], method: str) -> None:
+    """Raise the fault a test set for ``method``, if any: a part of the call that breaks."""
+    fault = faults.get(method)
+    if fault is not None:
+        raise fault
+
+
 # --- the edge ------------------------------------------------------------------------------------
 
 
@@ -115,13 +122,6 @@ class FakeEdge:
         self.closed = False
         self.close_reason: str | None = None
         self.faults: dict[str, Exception] = {}
-
-    def _break(self, method: str) -> None:
-        fault = self.faults.get(method)
-        if fault is not None:
-            self.log.append(("fault", method))
-            self.pulse()
-            raise fault
 
     @property
     def capabilities(self) -> EdgeCapabilities:
@@ -168,11 +168,11 @@ class FakeEdge:
             event = await self._inbound.get()
             if event is None:
                 return
-            self._break("events")
+            broken(self.faults, "events")
             yield event
 
     async def play(self, data: bytes) -> None:
-        self._break("play")
+        broken(self.faults, "play")
         if self.play_gate is not None and not self.play_gate.is_set():
             self.plays_waiting += 1
             self.pulse()
@@ -185,20 +185,20 @@ class FakeEdge:
         self.pulse()
 
     async def acknowledge_when_played(self, token: str) -> None:
-        self._break("acknowledge_when_played")
+        broken(self.faults, "acknowledge_when_played")
         self.log.append(("ack", token))
         self.outstanding.append(token)
         self.pulse()
 
     async def clear(self) -> None:
-        self._break("clear")
+        broken(self.faults, "clear")
         self.log.append(("clear", None))
         echoed, self.outstanding = self.outstanding, []
         self.feed(*(PlaybackAcknowledged(token=t) for t in echoed))
         self.pulse()
 
     async def close(self, reason: str | None = None) -> None:
-        self._break("close")
+        broken(self.faults, "close")
         if not self.closed:
             self.closed = True
             self.close_reason = reason
@@ -303,16 +303,9 @@ class FakeModel(TransportBase):
         self.output_format: AudioFormat | None = None
         self.faults: dict[str, Exception] = {}
 
-    def _break(self, method: str) -> None:
-        fault = self.faults.get(method)
-        if fault is not None:
-            self.calls.append(("fault", method))
-            self.pulse()
-            raise fault
-
     @property
     def server_interrupts_response(self) -> bool:
-        self._break("server_interrupts_response")
+        broken(self.faults, "server_interrupts_response")
         return self._server_interrupts
 
     # the transport protocol
@@ -337,7 +330,7 @@ class FakeModel(TransportBase):
 
     async def close(self) -> None:
         self.closes += 1
-        self._break("close")
+        broken(self.faults, "close")
         if self.status != "disconnected":
             self._set_status("disconnecting")
             self._set_status("disconnected")
@@ -390,18 +383,18 @@ class FakeModel(TransportBase):
         self.pulse()
 
     async def update_session_config(self, config: SessionConfig) -> None:
-        self._break("update_session_config")
+        broken(self.faults, "update_session_config")
         self.configs.append(config)
         self.pulse()
 
     async def cancel_response(self) -> bool:
-        self._break("cancel_response")
+        broken(self.faults, "cancel_response")
         self.cancels += 1
         self.pulse()
         return self.active is not None
 
     async def truncate(self, item_id: str, content_index: int, audio_end_ms: int) -> None:
-        self._break("truncate")
+        broken(self.faults, "truncate")
         sent = self.sent_ms.get(item_id)
         if sent is None or audio_end_ms < 0 or audio_end_ms > sent:
             raise ValueError(f"refused truncation of {item_id} at {audio_end_ms} (sent {sent})")

@@ -117,36 +117,33 @@ async def test_a_failing_model_command_is_reported_and_the_call_goes_on(
     balanced(r.stats)
 
 
-async def test_a_failing_acknowledgement_request_is_reported_and_playback_goes_on(
-    rig: RigFactory, balanced: Balanced
+@pytest.mark.parametrize(
+    ("command", "played", "tokens"),
+    [("acknowledge_when_played", (800, 1600), 1), ("play", (0, 800), 2)],
+)
+async def test_a_failing_edge_command_loses_that_chunk_only(
+    rig: RigFactory,
+    balanced: Balanced,
+    command: str,
+    played: tuple[int, int],
+    tokens: int,
 ) -> None:
+    """A chunk whose ``play`` failed is dropped and counted (its token still marks the place on
+    the item's timeline); a chunk whose acknowledgement could not be asked for still plays. The
+    next chunk goes out as usual either way."""
     r = await started(rig)
-    r.edge.faults["acknowledge_when_played"] = OSError("mark not sent")
+    r.edge.faults[command] = OSError("socket gone")
     r.model.respond("r1")
     r.model.speak("r1", "i1", loud(800))
-    await r.until(lambda: len(r.edge.played) == 800, "the chunk played")
-    (error,) = r.log.errors("edge_acknowledge_when_played_failed")
+    await r.until(lambda: bool(r.log.errors(f"edge_{command}_failed")), "the error")
+    (error,) = r.log.errors(f"edge_{command}_failed")
     assert error.source == "telephony"
-    del r.edge.faults["acknowledge_when_played"]
+    assert len(r.edge.played) == played[0]
+    assert r.stats.model_bytes_dropped["edge_error"] == 800 - played[0]
+    del r.edge.faults[command]
     r.model.speak("r1", "i1", loud(800))
-    await r.until(lambda: len(r.edge.outstanding) == 1, "the next chunk's token")
-    assert len(r.edge.played) == 1600
-    await still_carried(r)
-    balanced(r.stats)
-
-
-async def test_a_failing_play_drops_that_chunk_counted_and_playback_goes_on(
-    rig: RigFactory, balanced: Balanced
-) -> None:
-    r = await started(rig)
-    r.edge.faults["play"] = OSError("socket gone")
-    r.model.respond("r1")
-    r.model.speak("r1", "i1", loud(800))
-    await r.until(lambda: bool(r.log.errors("edge_play_failed")), "the error")
-    assert r.stats.model_bytes_dropped["edge_error"] == 800
-    del r.edge.faults["play"]
-    r.model.speak("r1", "i1", loud(800))
-    await r.until(lambda: len(r.edge.played) == 800, "the next chunk played")
+    await r.until(lambda: len(r.edge.outstanding) == tokens, "the next chunk's token")
+    assert len(r.edge.played) == played[1]
     await still_carried(r)
     balanced(r.stats)
 
