@@ -10,12 +10,20 @@ from typing import Any
 
 import aiohttp
 import pytest
-from voicewire_telnyx.app import ROSTER, create_app
+from voicewire_telnyx.app import (
+    DEFAULT_MESSAGE_BURST,
+    HEALTH_PATH,
+    MEDIA_PATH,
+    ROSTER,
+    create_app,
+)
 from voicewire_telnyx.caller import TelnyxDialect
 from voicewire_telnyx.plugin import TelnyxEdgeFactory
+from voicewire_telnyx.protocol import DEFAULT_MAX_FRAME_BYTES
 
 from voicewire.bridge.aiohttp_server import run_app
 from voicewire.cli.serve import ServeSettings
+from voicewire.errors import ConfigError
 from voicewire.testing import FakeRealtimeServer, speech_like
 from voicewire.testing.telephony import SimulatedCaller
 from voicewire.transport import ConnectOptions
@@ -107,29 +115,69 @@ async def test_a_shutdown_lets_the_call_in_progress_finish(
 async def test_a_call_past_max_calls_is_answered_503(
     no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
 ) -> None:
+    async with app_served(fake_realtime_server, max_calls=1) as base:
+        url = base.replace("http://", "ws://") + MEDIA_PATH
+        async with (
+            SimulatedCaller(url, TelnyxDialect(), speed=4.0) as caller,
+            aiohttp.ClientSession() as http,
+        ):
+            await fake_realtime_server.wait_for_session(0, timeout=GUARD)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(url)
+            assert refused.value.status == 503
+            async with http.get(base + HEALTH_PATH) as response:
+                body = await response.json()
+            assert (body["active_calls"], body["calls_rejected"]) == (1, 1)
+            await caller.hang_up()
+        assert caller.violations == ()
+
+
+@asynccontextmanager
+async def app_served(server: FakeRealtimeServer, **options: Any) -> AsyncIterator[str]:
+    """``create_app`` on loopback through ``run_app``; yield its base URL (``http://...``)."""
     app = create_app(
         model_factory=lambda: OpenAIRealtimeWebSocket(plugin_observers=False),
-        connect_options=ConnectOptions(url=fake_realtime_server.url, api_key="sk-test"),
-        max_calls=1,
+        connect_options=ConnectOptions(url=server.url, api_key="sk-test"),
+        **options,
     )
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
         run_app(app, app[ROSTER], host="127.0.0.1", port=0, ready=ready.set_result)
     )
     try:
-        base = await asyncio.wait_for(ready, GUARD)
-        url = base.replace("http://", "ws://") + "/media-stream"
-        async with SimulatedCaller(url, TelnyxDialect(), speed=4.0) as caller:
-            await fake_realtime_server.wait_for_session(0, timeout=GUARD)
-            async with aiohttp.ClientSession() as http:
-                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                    await http.ws_connect(url)
-                assert refused.value.status == 503
-                async with http.get(f"{base}/healthz") as response:
-                    body = await response.json()
-            assert (body["active_calls"], body["calls_rejected"]) == (1, 1)
-            await caller.hang_up()
-        assert caller.violations == ()
+        yield await asyncio.wait_for(ready, GUARD)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_flood_closes_that_call_with_1008_and_a_huge_frame_with_1009(
+    no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
+) -> None:
+    async with app_served(fake_realtime_server) as base, aiohttp.ClientSession() as http:
+        url = base.replace("http://", "ws://") + MEDIA_PATH
+        async with http.ws_connect(url) as flood:
+            for _ in range(DEFAULT_MESSAGE_BURST + 50):
+                await flood.send_str('{"event":"noise"}')
+            await asyncio.wait_for(flood.receive(), GUARD)
+            assert flood.close_code == 1008
+        async with http.ws_connect(url, max_msg_size=0) as huge:
+            await huge.send_str("x" * (DEFAULT_MAX_FRAME_BYTES + 1))
+            await asyncio.wait_for(huge.receive(), GUARD)
+            assert huge.close_code == 1009
+        async with SimulatedCaller(url, TelnyxDialect(), speed=4.0) as caller:  # next call fine
+            await caller.say(speech_like(400, TelnyxDialect().audio_format, seed="after"))
+            await fake_realtime_server.wait_for_server_event("response.done", timeout=GUARD)
+            await caller.hang_up()
+        assert caller.violations == ()
+
+
+@pytest.mark.parametrize("rate", [0, -1.0, float("nan"), True])
+def test_a_bad_message_rate_is_refused(rate: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        create_app(
+            model_factory=lambda: OpenAIRealtimeWebSocket(plugin_observers=False),
+            connect_options=ConnectOptions(),
+            max_messages_per_second=rate,  # type: ignore[arg-type]
+        )
+    assert info.value.field == "max_messages_per_second"

@@ -31,21 +31,25 @@ from voicewire.bridge.aiohttp_server import (
     CallRoster,
     run_app,
 )
+from voicewire.bridge.socket import MessageRateLimit
 from voicewire.config import SessionConfig
 from voicewire.errors import ConfigError, ProtocolError
 from voicewire.transport import ConnectOptions
 from voicewire_telnyx.caller import AUTH_HEADER
 from voicewire_telnyx.edge import TelnyxEdge
+from voicewire_telnyx.protocol import DEFAULT_MAX_FRAME_BYTES
 
 if TYPE_CHECKING:
     from voicewire.cli.serve import ServeSettings
 
-__all__ = ["HEALTH_PATH", "MEDIA_PATH", "ROSTER", "create_app", "serve"]
+__all__ = ["DEFAULT_MESSAGE_BURST", "HEALTH_PATH", "MEDIA_PATH", "ROSTER", "create_app", "serve"]
 
 logger = logging.getLogger("voicewire_telnyx")
 
 MEDIA_PATH: Final = "/media-stream"
 HEALTH_PATH: Final = "/healthz"
+DEFAULT_MESSAGE_BURST: Final = 1000
+"""Messages a call may send at once after a quiet spell: 20 s of 20 ms frames."""
 ROSTER: Final = web.AppKey("voicewire_telnyx_roster", CallRoster)
 """Where the application keeps the calls it carries (``app[ROSTER]``)."""
 
@@ -59,6 +63,7 @@ def create_app(
     auth_token: str | None = None,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     max_calls: int | None = None,
+    max_messages_per_second: float | None = 200.0,
 ) -> web.Application:
     """An aiohttp application that bridges every Telnyx stream to a fresh model transport.
 
@@ -71,8 +76,17 @@ def create_app(
         auth_token: Telnyx's streaming auth token; ``None`` accepts every upgrade.
         shutdown_timeout: Seconds active calls get to finish when the application shuts down.
         max_calls: Calls carried at once; more are answered 503. ``None``: no limit.
+        max_messages_per_second: Each call's inbound message rate (bursts up to
+            :data:`DEFAULT_MESSAGE_BURST`); a call past it is closed with 1008. Telnyx sends 50
+            frames a second. ``None``: no limit. Frames above the protocol's size limit are
+            refused by aiohttp (closed with 1009) before they are buffered.
+
+    Raises:
+        ConfigError: ``max_messages_per_second`` is not a finite number > 0.
     """
     options = dict(bridge_options or {})
+    if max_messages_per_second is not None:
+        MessageRateLimit(max_messages_per_second, DEFAULT_MESSAGE_BURST)  # refuses a bad rate now
     key = connect_options.api_key
     secrets = (auth_token, key if isinstance(key, str) else None)
     roster = CallRoster(
@@ -85,10 +99,16 @@ def create_app(
         ):
             roster.reject()
             raise web.HTTPForbidden(text="bad or missing streaming auth token")
-        return await roster.carry(request, web.WebSocketResponse(), run_call)
+        ws = web.WebSocketResponse(max_msg_size=DEFAULT_MAX_FRAME_BYTES)
+        return await roster.carry(request, ws, run_call)
 
     async def run_call(call: ActiveCall) -> None:
-        edge = TelnyxEdge(call.ws)
+        limit = (
+            MessageRateLimit(max_messages_per_second, DEFAULT_MESSAGE_BURST)
+            if max_messages_per_second is not None
+            else None
+        )
+        edge = TelnyxEdge(call.ws, rate_limit=limit)
         try:
             await edge.accept()  # the bridge reads the edge's format once
         except ProtocolError as exc:

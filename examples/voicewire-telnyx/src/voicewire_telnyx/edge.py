@@ -12,6 +12,7 @@ from aiohttp.client_ws import ClientWebSocketResponse
 
 from voicewire.bridge import DialectEdge
 from voicewire.bridge.aiohttp_socket import AiohttpMediaSocket
+from voicewire.bridge.socket import MessageRateLimit
 from voicewire_telnyx.protocol import DEFAULT_MAX_FRAME_BYTES, TelnyxStream
 
 __all__ = ["TelnyxEdge"]
@@ -28,6 +29,8 @@ class TelnyxEdge(DialectEdge):
     Args:
         websocket: The prepared aiohttp WebSocket (server response or client connection).
         max_frame_bytes: Largest inbound frame accepted.
+        rate_limit: Inbound message-rate limit (the connection is closed with 1008 past it), or
+            ``None`` for none.
     """
 
     def __init__(
@@ -35,7 +38,9 @@ class TelnyxEdge(DialectEdge):
         websocket: web.WebSocketResponse | ClientWebSocketResponse,
         *,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        rate_limit: MessageRateLimit | None = None,
     ) -> None:
         super().__init__(
-            TelnyxStream(max_frame_bytes=max_frame_bytes), AiohttpMediaSocket(websocket)
+            TelnyxStream(max_frame_bytes=max_frame_bytes),
+            AiohttpMediaSocket(websocket, rate_limit=rate_limit),
         )
