@@ -325,6 +325,41 @@ async def test_explicit_interrupt_returns_once_carried_out(rig: RigFactory) -> N
     assert r.model.cancels == 1
 
 
+async def test_without_automatic_barge_in_the_caller_hears_the_answer_out(
+    rig: RigFactory, balanced: Balanced
+) -> None:
+    r = await started(rig, automatic_barge_in=False)
+    assert r.bridge.automatic_barge_in is False
+    await speaking(r, 2)
+    r.edge.ack(1)
+    await r.until(lambda: len(r.log.of(MarkEvent)) == 1, "the first mark")
+    r.model.speech_started()  # the caller talks over an announcement that must be heard whole
+    r.model.speak("r1", "i1", loud(800))  # and the answer goes on
+    await r.until(lambda: len(r.edge.outstanding) == 2, "the third chunk's token")
+    assert len(r.edge.played) == 2400
+    assert r.edge.commands("clear") == []
+    assert (r.model.cancels, r.model.truncations) == (0, [])
+    assert r.log.of(AudioInterruptedEvent) == []
+    assert r.log.on("speech_started")  # still surfaced
+    await r.bridge.interrupt()  # the application can still interrupt
+    assert r.edge.commands("clear") == [None]
+    assert r.model.truncations == [("i1", 0, 150)]
+    balanced(r.stats)
+
+
+async def test_automatic_barge_in_can_be_turned_back_on_during_a_call(rig: RigFactory) -> None:
+    r = await started(rig, automatic_barge_in=False)
+    await speaking(r, 2)
+    r.model.speech_started()
+    r.edge.feed(Dtmf(digit="1"))  # a barrier: the speech event was handled
+    await r.until(lambda: bool(r.log.of(DtmfEvent)), "the barrier")
+    assert r.edge.commands("clear") == []
+    r.bridge.automatic_barge_in = True  # the announcement is over
+    r.model.speech_started()
+    await r.until(lambda: bool(r.model.truncations), "the truncation")
+    assert r.edge.commands("clear") == [None]
+
+
 @pytest.mark.parametrize("nowait", [False, True], ids=["queued", "nowait"])
 async def test_barge_in_abandons_a_play_waiting_for_room(
     rig: RigFactory, balanced: Balanced, nowait: bool
@@ -780,6 +815,8 @@ async def test_invalid_construction(rig: RigFactory) -> None:
         CallBridge(r.edge, r.model, model_audio_format="audio/pcm")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="heard_margin_ms"):
         CallBridge(r.edge, r.model, heard_margin_ms=-1)
+    with pytest.raises(ConfigError, match="automatic_barge_in"):
+        CallBridge(r.edge, r.model, automatic_barge_in=1)  # type: ignore[arg-type]
 
 
 async def test_an_edge_in_big_endian_pcm_needs_a_model_format(

@@ -242,6 +242,26 @@ async def test_barge_in_after_the_model_finished_sending() -> None:
         assert caller.violations == ()
 
 
+async def test_without_automatic_barge_in_the_answer_is_heard_whole() -> None:
+    async with bridge_env(
+        fake={"mode": "script", "script": long_reply(2000), "pace": 0.0},
+        app={"bridge_options": {"automatic_barge_in": False}},
+    ) as env:
+        async with SimulatedCaller(env.url, TwilioDialect(), speed=4.0) as caller:
+            await caller.say(speech_like(600, MULAW_8K, seed="question"))
+            await env.fake.wait_for_server_event("response.done", session=0, timeout=GUARD)
+            answer = deltas(env.fake.session(0))
+            await caller.wait_heard(MULAW_8K.nbytes_for_ms(500), timeout=GUARD)
+            await caller.say(speech_like(500, MULAW_8K, seed="talking-over"))
+            await env.fake.wait_for_server_event("input_audio_buffer.speech_started", count=2)
+            await caller.wait_heard(len(answer), timeout=GUARD)
+            assert caller.heard[: len(answer)] == answer
+            assert caller.counts["clears"] == 0
+            assert env.fake.session(0).truncations == ()
+            assert env.calls[0].of("audio_interrupted") == []
+        assert caller.violations == ()
+
+
 async def test_no_spurious_interrupt_when_nothing_is_playing() -> None:
     script = Script.from_obj(
         {

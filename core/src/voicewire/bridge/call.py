@@ -312,6 +312,11 @@ class CallBridge(TransportBase):
         call_start_timeout: Seconds ``run`` waits for the edge's ``CallStarted`` before it
             ends the call (error code ``call_start_timeout``): a media connection that never
             starts a call must not hold a model session open. ``None`` waits forever.
+        automatic_barge_in: Interrupt the caller's playback when the model hears the caller
+            start speaking (also settable while the call runs, e.g. off for an announcement
+            that must be heard whole). Off, :meth:`interrupt` still interrupts; the model's
+            server may still cancel a response it is generating when it hears speech (OpenAI:
+            the session's ``turn_detection.interrupt_response``).
         observers: Session observers attached for the bridge's whole life.
         plugin_observers: Whether to ask the plugins for observers when the bridge starts.
 
@@ -335,10 +340,12 @@ class CallBridge(TransportBase):
         playout_latency_ms: float = 0.0,
         max_pending_caller_audio_bytes: int = DEFAULT_MAX_PENDING_CALLER_AUDIO_BYTES,
         call_start_timeout: float | None = DEFAULT_CALL_START_TIMEOUT,
+        automatic_barge_in: bool = True,
         observers: Iterable[object] = (),
         plugin_observers: bool = True,
     ) -> None:
         super().__init__(observers=observers, plugin_observers=plugin_observers)
+        self.automatic_barge_in = automatic_barge_in
         missing = [
             name
             for name in ("cancel_response", "truncate", "automatic_barge_in", "status", "on")
@@ -482,6 +489,17 @@ class CallBridge(TransportBase):
     def model(self) -> BridgeableModel:
         """The model transport."""
         return self._model
+
+    @property
+    def automatic_barge_in(self) -> bool:
+        """Whether the caller's speech (the model's ``speech_started``) interrupts playback."""
+        return self._automatic_barge_in
+
+    @automatic_barge_in.setter
+    def automatic_barge_in(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise ConfigError("automatic_barge_in", f"must be a bool, got {value!r}")
+        self._automatic_barge_in = value
 
     @property
     def model_audio_format(self) -> AudioFormat:
@@ -941,7 +959,8 @@ class CallBridge(TransportBase):
             self._protocol.padder.speech_started()
             self._arm_inactivity()
             emit(channel, event)
-            self._plan_interrupt()
+            if self._automatic_barge_in:
+                self._plan_interrupt()
             return
         if isinstance(event, SpeechStoppedEvent):
             self._protocol.padder.speech_stopped()
