@@ -9,9 +9,11 @@ shuts it down in the order that lets calls finish. The Twilio plugin's server is
     roster = CallRoster(shutdown_timeout=30.0, max_calls=200, logger=logger)
 
     async def media(request: web.Request) -> web.StreamResponse:
-        # (check the provider's signature or token first)
-        # run_call(call) builds call.bridge and runs it; a 503 while draining or full
+        ...  # the provider's signature or token check: on failure roster.reject(), 403
         return await roster.carry(request, web.WebSocketResponse(), run_call)
+
+``run_call(call)`` builds ``call.bridge`` and runs it; ``carry`` answers 503 itself while the
+roster drains or carries ``max_calls`` calls.
 
 Importing this module imports aiohttp, which the core does not require.
 """
