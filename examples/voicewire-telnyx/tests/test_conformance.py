@@ -6,14 +6,16 @@ from importlib.metadata import PackageNotFoundError, distribution
 
 import pytest
 from aiohttp import web
-from voicewire_telnyx import TelnyxEdge
+from voicewire_telnyx import TelnyxEdge, plugin
 from voicewire_telnyx.caller import TelnyxDialect
 
 from voicewire.audio import PCM16_24K
+from voicewire.registry import Registry
 from voicewire.testing import FakeRealtimeServer
 from voicewire.testing.conformance import (
     check_bridge_with_edge,
     check_entry_point,
+    check_serve_runner,
     check_telephony_edge,
 )
 
@@ -59,6 +61,15 @@ def installed() -> bool:
     except PackageNotFoundError:
         return False
     return True
+
+
+@pytest.mark.parametrize("dialect", [pcmu, l16])
+async def test_voicewire_serve_carries_a_call_and_drains(
+    no_task_leaks: None, fake_realtime_server: FakeRealtimeServer, dialect: type[TelnyxDialect]
+) -> None:
+    registry = Registry()
+    plugin.voicewire_register_transports(registry)  # what loading the entry point does
+    await check_serve_runner("telnyx", dialect, fake_server=fake_realtime_server, registry=registry)
 
 
 @pytest.mark.skipif(not installed(), reason="voicewire-telnyx is not installed")

@@ -90,28 +90,6 @@ async def test_serve_bridges_an_l16_call(
         assert caller.violations == ()
 
 
-async def test_a_shutdown_lets_the_call_in_progress_finish(
-    no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
-) -> None:
-    async with serving(
-        fake_realtime_server, insecure_skip_signature=True, shutdown_timeout=GUARD
-    ) as (base, task):
-        url = base.replace("http://", "ws://") + "/media-stream"
-        dialect = TelnyxDialect(codec="PCMU")
-        async with SimulatedCaller(url, dialect, speed=4.0) as caller:
-            await fake_realtime_server.wait_for_session(0, timeout=GUARD)
-            task.cancel()  # what SIGTERM does to `voicewire serve`
-            await asyncio.sleep(0.2)
-            assert not task.done()  # waiting for the call, which goes on
-            assert not caller.closed
-            await caller.say(speech_like(400, dialect.audio_format, seed="drain"))
-            await fake_realtime_server.wait_for_server_event("response.done", timeout=GUARD)
-            await caller.hang_up()
-        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), GUARD)
-        assert caller.close_code == 1000
-        assert caller.violations == ()
-
-
 async def test_a_call_past_max_calls_is_answered_503(
     no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
 ) -> None:

@@ -20,6 +20,8 @@ unittest or a script::
 * :func:`check_bridge_with_edge`: a whole call, edge + :class:`~voicewire.bridge.CallBridge` +
   model transport + :class:`~voicewire.testing.FakeRealtimeServer`: one turn and one barge-in.
 * :func:`check_entry_point`: the installed distribution's entry point loads and registers.
+* :func:`check_serve_runner`: the plugin's ``voicewire serve`` runner serves a call and, when
+  stopped, lets it finish.
 
 Timeouts are hang guards, never timing assertions. Needs ``aiohttp`` and ``websockets``.
 """
@@ -37,6 +39,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from importlib.metadata import entry_points
 from typing import Any, Final, TypeVar, cast
 
+import aiohttp
 import attrs
 from aiohttp import web
 
@@ -54,6 +57,7 @@ from voicewire.bridge.edge import (
 )
 from voicewire.bridge.model import BridgeableModel
 from voicewire.bridge.playback import DEFAULT_HEARD_MARGIN_MS
+from voicewire.cli.serve import ServeSettings, find_serve_runner
 from voicewire.errors import UnknownTransportError, VoicewireError
 from voicewire.events import (
     AudioEvent,
@@ -64,7 +68,7 @@ from voicewire.events import (
     TurnDoneEvent,
 )
 from voicewire.plugins import ENTRY_POINT_GROUP, PluginManager
-from voicewire.registry import TransportKind, TransportSpec
+from voicewire.registry import Registry, TransportKind, TransportSpec
 from voicewire.testing.fake_realtime import (
     CloseMidResponse,
     FakeRealtimeServer,
@@ -84,6 +88,7 @@ __all__ = [
     "check_bridge_with_edge",
     "check_entry_point",
     "check_model_transport",
+    "check_serve_runner",
     "check_telephony_edge",
     "tasks_left_running",
 ]
@@ -1837,3 +1842,182 @@ def check_entry_point(
                 f" {wanted.__name__}",
             )
     return spec
+
+
+# -------------------------------------------------------------------------------------------
+# check_serve_runner
+# -------------------------------------------------------------------------------------------
+
+
+async def check_serve_runner(
+    telephony: str,
+    dialect_factory: Callable[[], CallerDialect],
+    *,
+    fake_server: FakeRealtimeServer,
+    media_path: str = "/media-stream",
+    health_path: str | None = "/healthz",
+    settings: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+    speed: float = 4.0,
+    timeout: float = 15.0,
+    leak_grace: float = 2.0,
+) -> None:
+    """Check the server a telephony plugin runs for ``voicewire serve --telephony NAME``.
+
+    The runner is found as the command finds it (the ``voicewire_serve`` attribute of the
+    edge's registry factory) and run as the command runs it, against ``fake_server`` (echo
+    mode), with signature checks off. Then:
+
+    1. **ready**: it calls ``ready("http://HOST:PORT")`` once listening;
+    2. **health** (unless ``health_path`` is ``None``): ``GET`` answers 200 with a JSON object
+       whose ``active_calls`` is 0;
+    3. **call**: a simulated caller (``dialect_factory()``) on ``media_path`` says something and
+       hears the model's answer;
+    4. **drain**: the runner is cancelled, as ``SIGTERM`` does, while the call is up: it must not
+       return while the call goes on, the call must go on (the caller speaks again and hears the
+       answer), and once the caller hangs up the runner must return, with nothing left running.
+
+    Args:
+        telephony: The edge's registry name.
+        dialect_factory: Builds the caller's dialect object.
+        fake_server: A started :class:`~voicewire.testing.FakeRealtimeServer` in echo mode.
+        media_path: The route the provider connects to.
+        health_path: The health route, or ``None`` if the server has none.
+        settings: More fields of :class:`~voicewire.cli.serve.ServeSettings` (``auth_token``,
+            ``model_transport``, ...); host, port, model URL and key are the check's.
+        registry: Where to find the edge; the process-wide registry by default.
+        speed: Virtual-clock factor of the caller.
+        timeout: Hang guard of every wait, in seconds; also the runner's shutdown timeout.
+        leak_grace: Seconds a finishing task gets before it counts as leaked.
+
+    Raises:
+        ConformanceError: The first thing found wrong.
+    """
+    ck = _Check("check_serve_runner", timeout, leak_grace)
+    try:
+        runner = find_serve_runner(telephony, registry)
+    except VoicewireError as exc:
+        raise ck.error("runner", str(exc)) from None
+    serve_settings = ServeSettings(
+        **{
+            "insecure_skip_signature": True,
+            "shutdown_timeout": timeout,
+            **(settings or {}),
+            "host": "127.0.0.1",
+            "port": 0,
+            "realtime_url": fake_server.url,
+            "api_key": _API_KEY,
+            "telephony": telephony,
+        }
+    )
+    async with ck.no_leaks("drain"):
+        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_ready(url: str) -> None:
+            if not ready.done():
+                ready.set_result(url)
+
+        serving = asyncio.ensure_future(runner(serve_settings, on_ready))
+        try:
+            base = await _serve_ready(ck, serving, ready)
+            if health_path is not None:
+                await _serve_health(ck, base + health_path)
+            url = "ws" + base[len("http") :] + media_path
+            caller = SimulatedCaller(
+                url, dialect_factory(), speed=speed, keepalive=True, strict=False
+            )
+            try:
+                await ck.bounded(caller.start(), "call", "the simulated caller's connect")
+                await _serve_turn(ck, caller, fake_server, "call", seed="serve-1")
+                serving.cancel()  # what voicewire serve does on SIGTERM
+                await asyncio.sleep(0.2)
+                if serving.done():
+                    raise ck.error("drain", "the runner returned while a call was in progress")
+                await _serve_turn(ck, caller, fake_server, "drain", seed="serve-2")
+                await ck.bounded(caller.hang_up(), "drain", "the caller's hang-up")
+                if caller.violations:
+                    raise ck.error(
+                        "call",
+                        f"the server sent {len(caller.violations)} frame(s) the dialect refuses;"
+                        f" first: {caller.violations[0]}",
+                    )
+            finally:
+                with contextlib.suppress(Exception):
+                    await caller.close()
+            done, _ = await asyncio.wait({serving}, timeout=timeout)
+            if not done:
+                raise ck.error(
+                    "drain", f"the runner did not return within {timeout:g} s of the call's end"
+                )
+            failure = None if serving.cancelled() else serving.exception()
+            if failure is not None:
+                raise ck.error("drain", f"the runner raised {type(failure).__name__}: {failure}")
+        finally:
+            if not serving.done():
+                serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+
+
+async def _serve_ready(
+    ck: _Check, serving: asyncio.Future[None], ready: asyncio.Future[str]
+) -> str:
+    waiters: set[asyncio.Future[Any]] = {serving, ready}
+    done, _ = await asyncio.wait(waiters, timeout=ck.timeout, return_when="FIRST_COMPLETED")
+    if ready in done:
+        url: str = ready.result()
+        if not url.startswith("http://") or url.rstrip("/").rsplit(":", 1)[-1] in ("", "0"):
+            raise ck.error("ready", f"ready() was called with {url!r}, not http://HOST:PORT")
+        return url.rstrip("/")
+    if serving in done:
+        failure = None if serving.cancelled() else serving.exception()
+        detail = "returned" if failure is None else f"raised {type(failure).__name__}: {failure}"
+        raise ck.error("ready", f"the runner {detail} before calling ready()")
+    raise ck.error("ready", f"ready() was not called within {ck.timeout:g} s")
+
+
+async def _serve_health(ck: _Check, url: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with http.get(url, timeout=aiohttp.ClientTimeout(total=ck.timeout)) as response:
+                status = response.status
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, ValueError, asyncio.TimeoutError) as exc:
+            raise ck.error("health", f"GET {url} failed: {type(exc).__name__}: {exc}") from None
+    if status != 200 or not isinstance(body, dict) or body.get("active_calls") != 0:
+        raise ck.error(
+            "health", f"GET {url} answered {status} {body!r}, not 200 with active_calls 0"
+        )
+
+
+async def _serve_turn(
+    ck: _Check, caller: SimulatedCaller, server: FakeRealtimeServer, step: str, *, seed: str
+) -> None:
+    """The caller speaks; the model's whole answer (an echo) must reach it."""
+    if caller.closed:
+        raise ck.error(step, f"the call was closed (code {caller.close_code})")
+    answers = sum(len(record.server_events_of("response.done")) for record in server.sessions)
+    heard_ms = caller.heard_ms
+    speech = speech_like(600, caller.audio_format, seed=seed)
+    await ck.bounded(caller.say(speech), step, "speaking")
+
+    def answered() -> bool:
+        return sum(len(r.server_events_of("response.done")) for r in server.sessions) > answers
+
+    await ck.kit(server.wait_for(answered, timeout=ck.timeout), step, "the model never answered")
+    record = server.sessions[-1]
+    response_id = record.server_events_of("response.done")[-1]["response"]["id"]
+    answer = b"".join(
+        base64.b64decode(str(event["delta"]))
+        for event in record.server_events_of("response.output_audio.delta")
+        if event.get("response_id") == response_id
+    )
+    # The caller hears it in its own format; a resampler may hold back a few milliseconds.
+    answer_ms = _output_format(record).duration_ms(len(answer)) - 2 * _FRAME_MS
+    target = heard_ms + answer_ms
+    await ck.kit(
+        caller.wait_for(
+            lambda: caller.heard_ms >= target, timeout=ck.timeout, what=f"{answer_ms:.0f} ms heard"
+        ),
+        step,
+        "the caller did not hear the model's answer",
+    )
