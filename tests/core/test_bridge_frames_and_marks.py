@@ -13,7 +13,7 @@ from voicewire.bridge import EdgeError, FrameError, MarkTable, json_object
 @pytest.mark.parametrize(
     ("frame", "code", "message"),
     [
-        (b'{"t": 1}', "binary_frame", "binary frame of 8 bytes: Acme sends text"),
+        (b'{"t": 1}', "binary_frame", "binary frame of 8 bytes: Acme frames are text"),
         ('{"t": "' + "x" * 100 + '"}', "too_large", "frame of 109 characters is over the limit"),
         ("{not json", "invalid_json", "frame is not JSON"),
         ("[1, 2]", "not_an_object", "frame must be a JSON object, got list"),

@@ -30,6 +30,7 @@ from voicewire.testing.telephony import (
     OutboundMark,
     OutboundMessage,
     SimulatedCaller,
+    json_frame,
     load_wav,
 )
 
@@ -323,3 +324,22 @@ def test_load_wav_converts_to_the_dialect_format(tmp_path: Path) -> None:
     junk.write_bytes(b"not a wav")
     with pytest.raises(ConfigError, match="WAV"):
         load_wav(junk, MULAW_8K)
+
+
+@pytest.mark.parametrize(
+    ("frame", "refusal"),
+    [
+        (b'{"event": "media"}', "binary frame of 18 bytes: Acme frames are text"),
+        ("{not json", "frame is not JSON"),
+        ("[1, 2]", "frame must be a JSON object, got list"),
+        ('{"pad": "' + "x" * 64 + '"}', "frame of 75 characters is over the limit"),
+    ],
+)
+def test_json_frame_refuses_what_no_json_dialect_accepts(frame: str | bytes, refusal: str) -> None:
+    with pytest.raises(DialectViolation) as caught:
+        json_frame(frame, provider="Acme", max_chars=64)
+    assert str(caught.value) == refusal
+
+
+def test_json_frame_returns_the_object() -> None:
+    assert json_frame('{"event": "mark", "n": 1}', provider="Acme") == {"event": "mark", "n": 1}

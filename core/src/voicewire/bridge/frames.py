@@ -64,7 +64,7 @@ def json_object(frame: str | bytes, *, provider: str, max_chars: int) -> dict[st
     """
     if not isinstance(frame, str):
         raise FrameError(
-            f"binary frame of {len(frame)} bytes: {provider} sends text", "binary_frame"
+            f"binary frame of {len(frame)} bytes: {provider} frames are text", "binary_frame"
         )
     if len(frame) > max_chars:
         raise FrameError(f"frame of {len(frame)} characters is over the limit", "too_large")

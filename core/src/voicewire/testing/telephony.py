@@ -28,6 +28,7 @@ import attrs
 
 from voicewire.audio.convert import AudioConverter
 from voicewire.audio.formats import AudioFormat
+from voicewire.bridge.frames import FrameError, json_object
 from voicewire.errors import ConfigError, TransportStateError, VoicewireError
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "SimulatedCaller",
     "TimelineEntry",
     "TimelineKind",
+    "json_frame",
     "load_wav",
 ]
 
@@ -76,6 +78,24 @@ class DialectViolation(VoicewireError):
 
     The message describes the problem without repeating the frame's content.
     """
+
+
+def json_frame(frame: str | bytes, *, provider: str, max_chars: int = 1 << 22) -> dict[str, Any]:
+    """The JSON object of a frame the bridge sent: the first step of a JSON dialect's ``decode``.
+
+    Args:
+        frame: The frame as the caller received it.
+        provider: The provider's name, for the messages.
+        max_chars: The longest frame read (4 Mi characters by default).
+
+    Raises:
+        DialectViolation: A binary frame, a frame longer than ``max_chars``, not JSON, or JSON
+            that is not an object.
+    """
+    try:
+        return json_object(frame, provider=provider, max_chars=max_chars)
+    except FrameError as exc:
+        raise DialectViolation(str(exc)) from None
 
 
 @runtime_checkable

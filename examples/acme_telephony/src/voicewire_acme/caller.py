@@ -28,6 +28,7 @@ from voicewire.testing.telephony import (
     OutboundClear,
     OutboundMark,
     OutboundMessage,
+    json_frame,
 )
 from voicewire_acme.protocol import CODECS, DIGITS, FRAME_MS, MAX_PLAY_BYTES, MAX_REF_LENGTH
 
@@ -111,14 +112,7 @@ class AcmeDialect:
             DialectViolation: Binary, not a JSON object, an unknown type, missing or extra keys,
                 bad base64, empty or oversized audio, a bad ref.
         """
-        if not isinstance(frame, str):
-            raise DialectViolation(f"binary frame of {len(frame)} bytes; Acme takes text")
-        try:
-            obj = json.loads(frame)
-        except ValueError:
-            raise DialectViolation("frame is not JSON") from None
-        if not isinstance(obj, dict):
-            raise DialectViolation("frame is not a JSON object")
+        obj = json_frame(frame, provider="Acme")
         kind = obj.get("type")
         expected = _KEYS.get(kind) if isinstance(kind, str) else None
         if expected is None:

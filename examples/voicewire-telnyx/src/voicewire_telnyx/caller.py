@@ -27,6 +27,7 @@ from voicewire.testing.telephony import (
     OutboundClear,
     OutboundMark,
     OutboundMessage,
+    json_frame,
 )
 from voicewire_telnyx.protocol import DIGITS, MAX_NAME_LENGTH
 
@@ -148,14 +149,7 @@ class TelnyxDialect:
             DialectViolation: Binary, not a JSON object, an unknown event, missing or extra
                 keys, bad base64, empty, oversized or partial-sample audio, a bad mark name.
         """
-        if not isinstance(frame, str):
-            raise DialectViolation(f"binary frame of {len(frame)} bytes; Telnyx takes text")
-        try:
-            obj = json.loads(frame)
-        except ValueError:
-            raise DialectViolation("frame is not JSON") from None
-        if not isinstance(obj, dict):
-            raise DialectViolation("frame is not a JSON object")
+        obj = json_frame(frame, provider="Telnyx")
         kind = obj.get("event")
         expected = _KEYS.get(kind) if isinstance(kind, str) else None
         if expected is None:
