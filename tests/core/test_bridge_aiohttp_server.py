@@ -78,7 +78,13 @@ async def test_calls_are_counted_and_each_one_closed_when_it_ends(no_task_leaks:
     async with served(roster, echo_until_closed) as base, aiohttp.ClientSession() as http:
         assert await health(http, base) == (
             200,
-            {"status": "ok", "active_calls": 0, "calls_started": 0, "calls_rejected": 0},
+            {
+                "status": "ok",
+                "active_calls": 0,
+                "max_calls": None,
+                "calls_started": 0,
+                "calls_rejected": 0,
+            },
         )
         async with http.ws_connect(f"{base}/media") as first, http.ws_connect(f"{base}/media"):
             await roster.wait_for_calls(2, timeout=GUARD)
@@ -89,7 +95,13 @@ async def test_calls_are_counted_and_each_one_closed_when_it_ends(no_task_leaks:
         status, body = await health(http, base)
         assert (status, body) == (
             200,
-            {"status": "ok", "active_calls": 0, "calls_started": 2, "calls_rejected": 0},
+            {
+                "status": "ok",
+                "active_calls": 0,
+                "max_calls": None,
+                "calls_started": 2,
+                "calls_rejected": 0,
+            },
         )
     assert roster.bridges == []
 
@@ -137,6 +149,7 @@ async def test_a_shutdown_waits_for_the_calls_then_closes_the_rest(no_task_leaks
             assert body == {
                 "status": "draining",
                 "active_calls": 1,
+                "max_calls": None,
                 "calls_started": 1,
                 "calls_rejected": 0,
             }

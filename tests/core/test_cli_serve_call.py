@@ -135,6 +135,7 @@ def test_serve_refuses_to_start_without_a_token() -> None:
     [
         ("serve", "--trace", "loud"),
         ("serve", "--port", "many"),
+        ("serve", "--max-calls", "lots"),
         ("call",),
         ("call", "--url", "ws://x", "--seconds", "-1"),
         ("fake-model", "--mode", "parrot"),
@@ -204,6 +205,31 @@ def test_settings_read_the_environment_and_hide_secrets(monkeypatch: pytest.Monk
     flags = parser.parse_args(["serve", "--twilio-auth-token", "flag-token", "--port", "0"])
     assert settings_from_args(flags).auth_token == "flag-token"
     assert isinstance(args, argparse.Namespace)
+
+
+def test_capacity_flags_reach_the_runner() -> None:
+    parser = build_parser()
+    base = ["serve", "--insecure-skip-signature"]
+    default = settings_from_args(parser.parse_args(base))
+    assert (default.max_calls, default.shutdown_timeout) == (None, 30.0)
+    args = parser.parse_args([*base, "--max-calls", "40", "--shutdown-timeout", "120"])
+    settings = settings_from_args(args)
+    assert (settings.max_calls, settings.shutdown_timeout) == (40, 120.0)
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        (("--max-calls", "0"), "--max-calls must be at least 1, got 0"),
+        (("--shutdown-timeout", "-1"), "--shutdown-timeout must be a finite number"),
+        (("--shutdown-timeout", "nan"), "--shutdown-timeout must be a finite number"),
+        (("--shutdown-timeout", "inf"), "--shutdown-timeout must be a finite number"),
+    ],
+)
+def test_unusable_capacity_flags_are_refused(flags: tuple[str, ...], reason: str) -> None:
+    args = build_parser().parse_args(["serve", "--insecure-skip-signature", *flags])
+    with pytest.raises(CommandError, match=re.escape(reason)):
+        settings_from_args(args)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import attrs
 import pytest
 from aiohttp import web
 
@@ -17,7 +18,7 @@ from voicewire.registry import Registry
 from voicewire.testing import FakeRealtimeServer
 from voicewire.testing.conformance import ConformanceError, check_serve_runner
 from voicewire_twilio.caller import TwilioDialect
-from voicewire_twilio.server import create_app
+from voicewire_twilio.server import create_app, serve
 
 Runner = Callable[[ServeSettings, Callable[[str], None]], object]
 
@@ -47,6 +48,7 @@ async def hasty(settings: ServeSettings, ready: Callable[[str], None]) -> None:
         api_key=settings.api_key,
         insecure_skip_signature=True,
         shutdown_timeout=0.5,
+        max_calls=settings.max_calls,
     )
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
@@ -60,6 +62,11 @@ async def hasty(settings: ServeSettings, ready: Callable[[str], None]) -> None:
         await runner.cleanup()
 
 
+async def unlimited(settings: ServeSettings, ready: Callable[[str], None]) -> None:
+    """The Twilio runner, but ``max_calls`` is not passed on to the application."""
+    await serve(attrs.evolve(settings, telephony="twilio", max_calls=None), ready)
+
+
 async def never_ready(settings: ServeSettings, ready: Callable[[str], None]) -> None:
     del settings, ready
     raise RuntimeError("port already in use")
@@ -69,9 +76,10 @@ async def never_ready(settings: ServeSettings, ready: Callable[[str], None]) -> 
     ("runner", "step", "detail"),
     [
         (hasty, "drain", "the model never answered"),
+        (unlimited, "limit", "the runner ignores settings.max_calls"),
         (never_ready, "ready", "raised RuntimeError: port already in use before calling ready()"),
     ],
-    ids=["calls-cut-on-shutdown", "fails-before-ready"],
+    ids=["calls-cut-on-shutdown", "ignores-max-calls", "fails-before-ready"],
 )
 async def test_a_runner_that_gets_it_wrong_is_named(
     no_task_leaks: None,

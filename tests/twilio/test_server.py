@@ -331,6 +331,7 @@ async def test_healthz(fake: FakeRealtimeServer) -> None:
     assert body == {
         "status": "ok",
         "active_calls": 0,
+        "max_calls": None,
         "calls_started": 0,
         "calls_rejected": 0,
         "telephony": "twilio",
@@ -382,6 +383,10 @@ async def test_max_calls(fake: FakeRealtimeServer) -> None:
         async with SimulatedCaller(srv.ws_url, TwilioDialect(), speed=4.0):
             await srv.server.wait_for_calls(1, timeout=GUARD)
             assert await upgrade_status(srv, {}) == 503
+            async with aiohttp.ClientSession() as session:
+                health = await (await session.get(f"{srv.base}/healthz")).json()
+            assert (health["status"], health["active_calls"], health["max_calls"]) == ("ok", 1, 1)
+            assert health["calls_rejected"] == 1
         await srv.server.wait_for_calls(0, timeout=GUARD)
 
 

@@ -60,6 +60,7 @@ async def test_serve_bridges_an_l16_call(
                 assert await response.json() == {
                     "status": "ok",
                     "active_calls": 0,
+                    "max_calls": None,
                     "calls_started": 0,
                     "calls_rejected": 0,
                 }

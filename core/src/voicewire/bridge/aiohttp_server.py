@@ -154,10 +154,13 @@ class CallRoster:
     def health(self) -> tuple[int, dict[str, Any]]:
         """A health answer: HTTP status (503 while draining, so that a load balancer stops
         sending calls before the process exits) and a JSON body with ``status``,
-        ``active_calls``, ``calls_started`` and ``calls_rejected``."""
+        ``active_calls``, ``max_calls`` (``null``: no limit), ``calls_started`` and
+        ``calls_rejected``. A full server stays 200: it is healthy, and a probe that failed
+        it could have it restarted with its calls."""
         return 503 if self._draining else 200, {
             "status": "draining" if self._draining else "ok",
             "active_calls": len(self._calls),
+            "max_calls": self._max_calls,
             "calls_started": self._calls_started,
             "calls_rejected": self._calls_rejected,
         }

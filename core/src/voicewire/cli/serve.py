@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -47,6 +48,8 @@ SERVE_ATTRIBUTE: Final = "voicewire_serve"
 
 DEFAULT_REALTIME_URL: Final = "wss://api.openai.com/v1/realtime"
 """``--realtime-url`` when neither the flag nor ``VOICEWIRE_REALTIME_URL`` is given."""
+
+_DEFAULT_SHUTDOWN_TIMEOUT: Final = 30.0
 
 TraceMode = Literal["none", "console", "otlp"]
 
@@ -77,6 +80,7 @@ class ServeSettings:
         insecure_skip_signature: Accept unsigned requests.
         trace: The requested tracing mode.
         shutdown_timeout: Seconds active calls get to finish on shutdown.
+        max_calls: Calls carried at once; the server answers more with 503. ``None``: no limit.
     """
 
     host: str = "127.0.0.1"
@@ -92,7 +96,8 @@ class ServeSettings:
     auth_token: str | None = attrs.field(default=None, repr=_redact)
     insecure_skip_signature: bool = False
     trace: TraceMode = "none"
-    shutdown_timeout: float = 30.0
+    shutdown_timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT
+    max_calls: int | None = None
 
 
 @runtime_checkable
@@ -151,6 +156,12 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         )
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be within 0..65535, got {args.port}")
+    if args.max_calls is not None and args.max_calls < 1:
+        raise CommandError(f"--max-calls must be at least 1, got {args.max_calls}")
+    if not 0 <= args.shutdown_timeout < math.inf:
+        raise CommandError(
+            f"--shutdown-timeout must be a finite number of seconds >= 0, got {args.shutdown_timeout}"
+        )
     return ServeSettings(
         host=args.host,
         port=args.port,
@@ -165,6 +176,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         auth_token=auth_token,
         insecure_skip_signature=args.insecure_skip_signature,
         trace=args.trace,
+        shutdown_timeout=args.shutdown_timeout,
+        max_calls=args.max_calls,
     )
 
 
@@ -208,6 +221,20 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         choices=("none", "console", "otlp"),
         default="none",
         help="tracing output (default none)",
+    )
+    parser.add_argument(
+        "--max-calls",
+        type=int,
+        metavar="N",
+        help="calls carried at once; more are answered 503 (default: no limit)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=_DEFAULT_SHUTDOWN_TIMEOUT,
+        metavar="SECONDS",
+        help="on SIGTERM, how long calls in progress may go on before they are closed"
+        f" (default {_DEFAULT_SHUTDOWN_TIMEOUT:g})",
     )
 
 
@@ -268,7 +295,7 @@ COMMAND = CliCommand(
         " http://HOST:PORT' first. Environment: OPENAI_API_KEY, VOICEWIRE_REALTIME_URL,"
         " TWILIO_AUTH_TOKEN, VOICEWIRE_PUBLIC_URL. Refuses to start without a Twilio auth token"
         " unless --insecure-skip-signature is given. Stops on SIGINT/SIGTERM, letting active"
-        " calls finish."
+        " calls finish (up to --shutdown-timeout)."
     ),
     configure=_configure,
     run=run,

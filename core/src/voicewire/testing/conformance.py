@@ -1873,7 +1873,9 @@ async def check_serve_runner(
        whose ``active_calls`` is 0;
     3. **call**: a simulated caller (``dialect_factory()``) on ``media_path`` says something and
        hears the model's answer;
-    4. **drain**: the runner is cancelled, as ``SIGTERM`` does, while the call is up: it must not
+    4. **limit**: the runner was given ``max_calls=1`` (unless ``settings`` sets it), so a
+       second WebSocket upgrade on ``media_path`` during the call is answered 503;
+    5. **drain**: the runner is cancelled, as ``SIGTERM`` does, while the call is up: it must not
        return while the call goes on, the call must go on (the caller speaks again and hears the
        answer), and once the caller hangs up the runner must return, with nothing left running.
 
@@ -1902,6 +1904,7 @@ async def check_serve_runner(
         **{
             "insecure_skip_signature": True,
             "shutdown_timeout": timeout,
+            "max_calls": 1,
             **(settings or {}),
             "host": "127.0.0.1",
             "port": 0,
@@ -1929,6 +1932,8 @@ async def check_serve_runner(
             try:
                 await ck.bounded(caller.start(), "call", "the simulated caller's connect")
                 await _serve_turn(ck, caller, fake_server, "call", seed="serve-1")
+                if serve_settings.max_calls == 1:
+                    await _serve_limit(ck, url)
                 serving.cancel()  # what voicewire serve does on SIGTERM
                 await asyncio.sleep(0.2)
                 if serving.done():
@@ -1987,6 +1992,23 @@ async def _serve_health(ck: _Check, url: str) -> None:
         raise ck.error(
             "health", f"GET {url} answered {status} {body!r}, not 200 with active_calls 0"
         )
+
+
+async def _serve_limit(ck: _Check, url: str) -> None:
+    """A second call while one is up, with ``max_calls=1``: it must be answered 503."""
+    async with aiohttp.ClientSession() as http:
+        try:
+            ws = await ck.bounded(http.ws_connect(url), "limit", "a second call's upgrade")
+        except ConformanceError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.WSServerHandshakeError) and cause.status == 503:
+                return
+            raise
+        await ws.close()
+    raise ck.error(
+        "limit",
+        "a second call was accepted with max_calls=1: the runner ignores settings.max_calls",
+    )
 
 
 async def _serve_turn(

@@ -166,5 +166,6 @@ async def serve(settings: ServeSettings, ready: Callable[[str], None]) -> None:
         ),
         auth_token=settings.auth_token,
         shutdown_timeout=settings.shutdown_timeout,
+        max_calls=settings.max_calls,
     )
     await run_app(app, app[ROSTER], host=settings.host, port=settings.port, ready=ready)

@@ -520,5 +520,6 @@ async def serve(settings: ServeSettings, ready: Callable[[str], None]) -> None:
         telephony=settings.telephony,
         model_transport=settings.model_transport,
         shutdown_timeout=settings.shutdown_timeout,
+        max_calls=settings.max_calls,
     )
     await run_app(app, app[APP_KEY].roster, host=settings.host, port=settings.port, ready=ready)
