@@ -217,6 +217,19 @@ def test_capacity_flags_reach_the_runner() -> None:
     assert (settings.max_calls, settings.shutdown_timeout) == (40, 120.0)
 
 
+def test_the_account_sid_comes_from_the_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parser = build_parser()
+    base = ["serve", "--insecure-skip-signature"]
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
+    assert settings_from_args(parser.parse_args(base)).account_sid is None
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "a" * 32)
+    assert settings_from_args(parser.parse_args(base)).account_sid == "AC" + "a" * 32
+    flag = parser.parse_args([*base, "--twilio-account-sid", "AC" + "b" * 32])
+    assert settings_from_args(flag).account_sid == "AC" + "b" * 32
+
+
 @pytest.mark.parametrize(
     ("flags", "reason"),
     [
@@ -224,6 +237,8 @@ def test_capacity_flags_reach_the_runner() -> None:
         (("--shutdown-timeout", "-1"), "--shutdown-timeout must be a finite number"),
         (("--shutdown-timeout", "nan"), "--shutdown-timeout must be a finite number"),
         (("--shutdown-timeout", "inf"), "--shutdown-timeout must be a finite number"),
+        (("--twilio-account-sid", "SK" + "0" * 32), "must be AC and 32 hex digits, got 'SK00"),
+        (("--twilio-account-sid", "AC123"), "must be AC and 32 hex digits, got 'AC123'"),
     ],
 )
 def test_unusable_capacity_flags_are_refused(flags: tuple[str, ...], reason: str) -> None:

@@ -18,12 +18,13 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from voicewire.audio.formats import MULAW_8K
+from voicewire.cli.serve import ServeSettings
 from voicewire.errors import ConfigError
 from voicewire.testing.fake_realtime import FakeRealtimeServer, speech_like
 from voicewire.testing.telephony import SimulatedCaller
 from voicewire_twilio.caller import TwilioDialect
 from voicewire_twilio.protocol import compute_signature
-from voicewire_twilio.server import APP_KEY, BridgeServer, create_app
+from voicewire_twilio.server import APP_KEY, BridgeServer, create_app, serve
 
 pytestmark = pytest.mark.usefixtures("no_task_leaks")
 
@@ -279,21 +280,42 @@ async def test_a_stream_of_another_account_never_reaches_the_model(
     async with served(
         realtime_url=fake.url, insecure_skip_signature=True, twilio_account_sid=ours
     ) as srv:
-        async with SimulatedCaller(srv.ws_url, TwilioDialect(), speed=4.0) as stranger:
-            await stranger.wait_closed(timeout=GUARD)  # the bridge ended the call at 'start'
+        await only_our_account_is_bridged(srv.ws_url, fake, ours)
         await srv.server.wait_for_calls(0, timeout=GUARD)
-        appended = [
-            event
-            for index in range(len(fake.sessions))
-            for event in fake.session(index).client_events
-            if event.get("type") == "input_audio_buffer.append"
-        ]
-        assert appended == []
-        async with SimulatedCaller(srv.ws_url, TwilioDialect(account_sid=ours), speed=4.0) as ok:
-            await ok.say(speech_like(500, MULAW_8K))
-            await ok.wait_for(lambda: len(ok.heard) > 0, timeout=GUARD)
-            await ok.hang_up()
-        await srv.server.wait_for_calls(0, timeout=GUARD)
+
+
+async def test_voicewire_serve_checks_the_account_it_is_given(
+    no_task_leaks: None, fake: FakeRealtimeServer
+) -> None:
+    ours = "AC" + "3" * 32
+    settings = ServeSettings(
+        port=0, realtime_url=fake.url, insecure_skip_signature=True, account_sid=ours
+    )
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    serving = asyncio.ensure_future(serve(settings, ready.set_result))
+    try:
+        base = await asyncio.wait_for(ready, GUARD)
+        await only_our_account_is_bridged(f"ws{base[4:]}/media-stream", fake, ours)
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+
+
+async def only_our_account_is_bridged(url: str, fake: FakeRealtimeServer, ours: str) -> None:
+    """A stream of another account is ended at 'start', before any audio; ours is answered."""
+    async with SimulatedCaller(url, TwilioDialect(), speed=4.0) as stranger:
+        await stranger.wait_closed(timeout=GUARD)  # the bridge ended the call at 'start'
+    appended = [
+        event
+        for index in range(len(fake.sessions))
+        for event in fake.session(index).client_events
+        if event.get("type") == "input_audio_buffer.append"
+    ]
+    assert appended == []
+    async with SimulatedCaller(url, TwilioDialect(account_sid=ours), speed=4.0) as ok:
+        await ok.say(speech_like(500, MULAW_8K))
+        await ok.wait_for(lambda: len(ok.heard) > 0, timeout=GUARD)
+        await ok.hang_up()
 
 
 def test_an_account_check_is_for_twilio_streams() -> None:

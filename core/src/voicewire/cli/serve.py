@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -51,6 +52,8 @@ DEFAULT_REALTIME_URL: Final = "wss://api.openai.com/v1/realtime"
 
 _DEFAULT_SHUTDOWN_TIMEOUT: Final = 30.0
 
+_ACCOUNT_SID: Final = re.compile(r"AC[0-9a-fA-F]{32}")
+
 TraceMode = Literal["none", "console", "otlp"]
 
 
@@ -77,6 +80,9 @@ class ServeSettings:
         model_transport: The model transport's registry name.
         auth_token: The provider's request-signing secret (``--twilio-auth-token`` /
             ``TWILIO_AUTH_TOKEN``), if any.
+        account_sid: The Twilio account (``AC...``) every stream must belong to
+            (``--twilio-account-sid`` / ``TWILIO_ACCOUNT_SID``), if given. Runners of other
+            providers ignore it.
         insecure_skip_signature: Accept unsigned requests.
         trace: The requested tracing mode.
         shutdown_timeout: Seconds active calls get to finish on shutdown.
@@ -94,6 +100,7 @@ class ServeSettings:
     telephony: str = "twilio"
     model_transport: str = "openai_ws"
     auth_token: str | None = attrs.field(default=None, repr=_redact)
+    account_sid: str | None = None
     insecure_skip_signature: bool = False
     trace: TraceMode = "none"
     shutdown_timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT
@@ -154,6 +161,12 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             " coming from Twilio; pass --twilio-auth-token or set TWILIO_AUTH_TOKEN"
             " (--insecure-skip-signature turns the check off, for local testing only)"
         )
+    account_sid = args.twilio_account_sid or _env("TWILIO_ACCOUNT_SID")
+    if account_sid is not None and not _ACCOUNT_SID.fullmatch(account_sid):
+        raise CommandError(
+            "--twilio-account-sid (or TWILIO_ACCOUNT_SID) must be AC and 32 hex digits,"
+            f" got {account_sid[:40]!r}"
+        )
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be within 0..65535, got {args.port}")
     if args.max_calls is not None and args.max_calls < 1:
@@ -174,6 +187,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         telephony=args.telephony,
         model_transport=args.model_transport,
         auth_token=auth_token,
+        account_sid=account_sid,
         insecure_skip_signature=args.insecure_skip_signature,
         trace=args.trace,
         shutdown_timeout=args.shutdown_timeout,
@@ -201,6 +215,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--twilio-auth-token",
         metavar="TOKEN",
         help="Twilio auth token for X-Twilio-Signature (default: $TWILIO_AUTH_TOKEN)",
+    )
+    parser.add_argument(
+        "--twilio-account-sid",
+        metavar="SID",
+        help="the Twilio account (AC...) every stream's 'start' must name"
+        " (default: $TWILIO_ACCOUNT_SID; none: no check)",
     )
     parser.add_argument(
         "--telephony", default="twilio", metavar="NAME", help="telephony edge (default twilio)"
@@ -293,9 +313,9 @@ COMMAND = CliCommand(
         " (POST /twiml), its media-stream WebSocket (GET /media-stream) and GET /healthz, each"
         " call joined to a model transport (default: openai_ws). Prints 'listening on"
         " http://HOST:PORT' first. Environment: OPENAI_API_KEY, VOICEWIRE_REALTIME_URL,"
-        " TWILIO_AUTH_TOKEN, VOICEWIRE_PUBLIC_URL. Refuses to start without a Twilio auth token"
-        " unless --insecure-skip-signature is given. Stops on SIGINT/SIGTERM, letting active"
-        " calls finish (up to --shutdown-timeout)."
+        " TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, VOICEWIRE_PUBLIC_URL. Refuses to start"
+        " without a Twilio auth token unless --insecure-skip-signature is given. Stops on"
+        " SIGINT/SIGTERM, letting active calls finish (up to --shutdown-timeout)."
     ),
     configure=_configure,
     run=run,

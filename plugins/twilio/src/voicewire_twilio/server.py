@@ -516,6 +516,7 @@ async def serve(settings: ServeSettings, ready: Callable[[str], None]) -> None:
         voice=settings.voice,
         public_url=settings.public_url,
         twilio_auth_token=settings.auth_token,
+        twilio_account_sid=settings.account_sid,
         insecure_skip_signature=settings.insecure_skip_signature,
         telephony=settings.telephony,
         model_transport=settings.model_transport,
