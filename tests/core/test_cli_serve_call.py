@@ -215,6 +215,9 @@ def test_capacity_flags_reach_the_runner() -> None:
     args = parser.parse_args([*base, "--max-calls", "40", "--shutdown-timeout", "120"])
     settings = settings_from_args(args)
     assert (settings.max_calls, settings.shutdown_timeout) == (40, 120.0)
+    signed = parser.parse_args(["serve", "--twilio-auth-token", "t", "--require-call-token"])
+    assert settings_from_args(signed).require_call_token is True
+    assert default.require_call_token is False
 
 
 def test_the_account_sid_comes_from_the_flag_or_the_environment(
@@ -239,6 +242,7 @@ def test_the_account_sid_comes_from_the_flag_or_the_environment(
         (("--shutdown-timeout", "inf"), "--shutdown-timeout must be a finite number"),
         (("--twilio-account-sid", "SK" + "0" * 32), "must be AC and 32 hex digits, got 'SK00"),
         (("--twilio-account-sid", "AC123"), "must be AC and 32 hex digits, got 'AC123'"),
+        (("--require-call-token",), "--require-call-token needs signature checks"),
     ],
 )
 def test_unusable_capacity_flags_are_refused(flags: tuple[str, ...], reason: str) -> None:

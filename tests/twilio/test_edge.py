@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ from voicewire.testing.telephony import OutboundAudio, OutboundClear, OutboundMa
 from voicewire_twilio.caller import TwilioDialect
 from voicewire_twilio.edge import TwilioEdge
 from voicewire_twilio.events import TwilioMessageEvent
+from voicewire_twilio.protocol import CALL_TOKEN_PARAMETER, CallTokens
 from voicewire_twilio.websocket import AiohttpMediaSocket, MessageRateLimit
 
 pytestmark = pytest.mark.usefixtures("no_task_leaks")
@@ -429,6 +431,74 @@ async def test_a_start_of_the_expected_account_starts_the_call() -> None:
         assert len(rec.of(CallStarted)) == 1
         assert rec.edge.account_sid == sid
         assert rec.of(EdgeError) == []
+    finally:
+        await h.close()
+
+
+async def started_with(h: Harness, dialect: TwilioDialect) -> Recorder:
+    """Open a call with ``dialect``'s ``start``, send one media frame, hang up; the recorder."""
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(h.url)
+        client = Twilio(session, ws)
+        client.dialect = dialect
+        await client.open()
+        rec = await h.next_edge()
+        await client.media(audio(160))
+        await rec.wait(lambda: bool(rec.of(CallerAudio) or rec.of(CallStopped)), "audio or stop")
+        await ws.close()
+    return rec
+
+
+async def test_a_valid_call_token_starts_the_call_and_is_taken_out_of_the_parameters() -> None:
+    tokens = CallTokens("auth-token-for-the-edge")
+    call_sid, parameters = "CA" + "3" * 32, {"From": "+15550001111"}
+    token = tokens.mint(call_sid, parameters, time.time())
+    h = Harness(edge_options={"call_tokens": tokens})
+    await h.start()
+    try:
+        dialect = TwilioDialect(
+            call_sid=call_sid, custom_parameters={**parameters, CALL_TOKEN_PARAMETER: token}
+        )
+        rec = await started_with(h, dialect)
+        (started,) = rec.of(CallStarted)
+        assert started.custom_parameters == parameters
+        assert rec.edge.custom_parameters == parameters
+        assert len(rec.of(CallerAudio)) == 1
+        assert rec.of(EdgeError) == []
+        # The same token on a second connection: a replay of that start.
+        replay = await started_with(h, dialect)
+        assert replay.of(CallStarted) == []
+        assert replay.of(CallerAudio) == []
+        assert replay.of(CallStopped) == [CallStopped(reason="call_token_refused")]
+        assert [e.message for e in replay.of(EdgeError)] == [
+            "'start' without a valid call token refused (reused)",
+            "'media' before 'start' ignored",
+        ]
+    finally:
+        await h.close()
+
+
+@pytest.mark.parametrize(
+    ("parameters", "verdict"),
+    [
+        ({}, "missing"),
+        ({CALL_TOKEN_PARAMETER: "v1.1." + "A" * 43}, "forged"),
+        ({CALL_TOKEN_PARAMETER: "not a token"}, "malformed"),
+    ],
+)
+async def test_a_start_without_a_valid_call_token_ends_the_call_before_any_audio(
+    parameters: dict[str, str], verdict: str
+) -> None:
+    h = Harness(edge_options={"call_tokens": CallTokens("auth-token-for-the-edge")})
+    await h.start()
+    try:
+        rec = await started_with(h, TwilioDialect(custom_parameters=parameters))
+        assert rec.of(CallStarted) == []
+        assert rec.of(CallerAudio) == []
+        assert rec.of(CallStopped) == [CallStopped(reason="call_token_refused")]
+        assert [e.code for e in rec.of(EdgeError)][:1] == ["call_token_refused"]
+        assert verdict in rec.of(EdgeError)[0].message
+        assert rec.edge.stream_sid is None
     finally:
         await h.close()
 

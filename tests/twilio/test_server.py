@@ -23,7 +23,7 @@ from voicewire.errors import ConfigError
 from voicewire.testing.fake_realtime import FakeRealtimeServer, speech_like
 from voicewire.testing.telephony import SimulatedCaller
 from voicewire_twilio.caller import TwilioDialect
-from voicewire_twilio.protocol import compute_signature
+from voicewire_twilio.protocol import CALL_TOKEN_PARAMETER, compute_signature
 from voicewire_twilio.server import APP_KEY, BridgeServer, create_app, serve
 
 pytestmark = pytest.mark.usefixtures("no_task_leaks")
@@ -301,6 +301,32 @@ async def test_voicewire_serve_checks_the_account_it_is_given(
         await asyncio.gather(serving, return_exceptions=True)
 
 
+async def test_voicewire_serve_mints_call_tokens_when_asked(
+    no_task_leaks: None, fake: FakeRealtimeServer
+) -> None:
+    settings = ServeSettings(
+        port=0,
+        realtime_url=fake.url,
+        auth_token=TOKEN,
+        public_url=PUBLIC,
+        require_call_token=True,
+    )
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    serving = asyncio.ensure_future(serve(settings, ready.set_result))
+    try:
+        base = await asyncio.wait_for(ready, GUARD)
+        signature = compute_signature(TOKEN, f"{PUBLIC}/twiml", FORM)
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(
+                f"{base}/twiml", data=FORM, headers={"X-Twilio-Signature": signature}
+            )
+            body = await response.text()
+        assert f'<Parameter name="{CALL_TOKEN_PARAMETER}" value="v1.' in body
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+
+
 async def only_our_account_is_bridged(url: str, fake: FakeRealtimeServer, ours: str) -> None:
     """A stream of another account is ended at 'start', before any audio; ours is answered."""
     async with SimulatedCaller(url, TwilioDialect(), speed=4.0) as stranger:
@@ -343,6 +369,125 @@ async def test_a_signed_simulated_call_runs(fake: FakeRealtimeServer) -> None:
             assert health["status"] == "ok"
             await caller.hang_up()
         await srv.server.wait_for_calls(0, timeout=GUARD)
+
+
+async def signed_twiml_parameters(srv: Served, form: Mapping[str, str]) -> dict[str, str]:
+    """POST a signed webhook with ``form``; the ``<Parameter>``s of the TwiML it answers."""
+    signature = compute_signature(TOKEN, f"{PUBLIC}/twiml", form)
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(
+            f"{srv.base}/twiml", data=form, headers={"X-Twilio-Signature": signature}
+        )
+        assert response.status == 200, await response.text()
+        stream = ET.fromstring(await response.text()).find("./Connect/Stream")
+    assert stream is not None
+    return {str(p.get("name")): str(p.get("value")) for p in stream.findall("Parameter")}
+
+
+async def test_a_call_token_binds_the_stream_to_the_signed_webhook(
+    fake: FakeRealtimeServer,
+) -> None:
+    started: list[Mapping[str, str]] = []
+
+    def on_call(bridge: Any) -> None:
+        bridge.on("call_start", lambda event: started.append(event.custom_parameters))
+
+    options = signed_options(
+        fake,
+        require_call_token=True,
+        stream_parameters={"tenant": "acme"},
+        webhook_parameters=("From", "To", "CallerName"),
+        on_call=on_call,
+    )
+    async with served(**options) as srv:
+        parameters = await signed_twiml_parameters(srv, FORM)
+        assert set(parameters) == {"tenant", "From", "To", CALL_TOKEN_PARAMETER}
+        signed_url = "wss://bridge.example.com/media-stream"
+
+        def dialect(call_sid: str, custom: Mapping[str, str]) -> TwilioDialect:
+            return TwilioDialect(
+                auth_token=TOKEN, signed_url=signed_url, call_sid=call_sid, custom_parameters=custom
+            )
+
+        # A replayed upgrade (its signature is valid for every call) with made-up parameters,
+        # with the token of the real call but another caller number, or with no token at all.
+        forged = {**parameters, "From": "+15559999999"}
+        no_token = {"tenant": "acme", "From": "+15559999999"}
+        for call_sid, custom in ((FORM["CallSid"], forged), (FORM["CallSid"], no_token)):
+            async with SimulatedCaller(srv.ws_url, dialect(call_sid, custom), speed=4.0) as bad:
+                await bad.wait_closed(timeout=GUARD)  # ended at 'start'
+        await srv.server.wait_for_calls(0, timeout=GUARD)
+        assert started == []
+        assert not any(
+            event.get("type") == "input_audio_buffer.append"
+            for index in range(len(fake.sessions))
+            for event in fake.session(index).client_events
+        )
+        # Twilio's own stream, with what the webhook put in the TwiML.
+        genuine = dialect(FORM["CallSid"], parameters)
+        async with SimulatedCaller(srv.ws_url, genuine, speed=4.0) as caller:
+            await caller.say(speech_like(500, MULAW_8K))
+            await caller.wait_for(lambda: len(caller.heard) > 0, timeout=GUARD)
+            await caller.hang_up()
+        await srv.server.wait_for_calls(0, timeout=GUARD)
+    assert started == [{"tenant": "acme", "From": FORM["From"], "To": FORM["To"]}]
+
+
+async def test_webhook_fields_reach_the_twiml_without_signature_checks(
+    fake: FakeRealtimeServer,
+) -> None:
+    options = {"webhook_parameters": ["From"], "stream_parameters": {"From": "overridden"}}
+    async with (
+        served(realtime_url=fake.url, insecure_skip_signature=True, **options) as srv,
+        aiohttp.ClientSession() as session,
+    ):
+        response = await session.post(f"{srv.base}/twiml", data=FORM)
+        stream = ET.fromstring(await response.text()).find("./Connect/Stream")
+        assert stream is not None
+        assert [(p.get("name"), p.get("value")) for p in stream.findall("Parameter")] == [
+            ("From", FORM["From"])
+        ]
+        # A field TwiML cannot carry is refused, not passed on or crashed on.
+        bad = await session.post(f"{srv.base}/twiml", data={**FORM, "From": "+1\x00"})
+        assert bad.status == 400
+        assert "cannot be put in TwiML" in await bad.text()
+
+
+async def test_a_call_token_needs_the_call_sid(fake: FakeRealtimeServer) -> None:
+    async with served(**signed_options(fake, require_call_token=True)) as srv:
+        form = {"From": FORM["From"]}
+        signature = compute_signature(TOKEN, f"{PUBLIC}/twiml", form)
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(
+                f"{srv.base}/twiml", data=form, headers={"X-Twilio-Signature": signature}
+            )
+            assert response.status == 400
+            assert await response.text() == "CallSid missing from the webhook\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"require_call_token": True, "insecure_skip_signature": True}, "require_call_token"),
+        ({"require_call_token": True, "twilio_auth_token": None}, "twilio_auth_token"),
+        ({"webhook_parameters": "From"}, "webhook_parameters"),
+        ({"webhook_parameters": ["From", ""]}, "webhook_parameters"),
+        ({"webhook_parameters": [CALL_TOKEN_PARAMETER]}, "webhook_parameters"),
+        ({"stream_parameters": {CALL_TOKEN_PARAMETER: "x"}}, "stream_parameters"),
+    ],
+)
+def test_call_token_and_webhook_parameter_options_are_checked(
+    options: dict[str, Any], field: str
+) -> None:
+    base = {
+        "realtime_url": "ws://127.0.0.1:1/v1/realtime",
+        "twilio_auth_token": TOKEN,
+        "public_url": PUBLIC,
+    }
+    with pytest.raises(ConfigError) as caught:
+        create_app(**{**base, **options})
+    assert caught.value.field == field
+    assert TOKEN not in str(caught.value)
 
 
 async def test_healthz(fake: FakeRealtimeServer) -> None:

@@ -83,6 +83,8 @@ class ServeSettings:
         account_sid: The Twilio account (``AC...``) every stream must belong to
             (``--twilio-account-sid`` / ``TWILIO_ACCOUNT_SID``), if given. Runners of other
             providers ignore it.
+        require_call_token: Bind each stream to the signed webhook of its call with a call
+            token in the TwiML (Twilio: ``create_app(require_call_token=True)``).
         insecure_skip_signature: Accept unsigned requests.
         trace: The requested tracing mode.
         shutdown_timeout: Seconds active calls get to finish on shutdown.
@@ -101,6 +103,7 @@ class ServeSettings:
     model_transport: str = "openai_ws"
     auth_token: str | None = attrs.field(default=None, repr=_redact)
     account_sid: str | None = None
+    require_call_token: bool = False
     insecure_skip_signature: bool = False
     trace: TraceMode = "none"
     shutdown_timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT
@@ -167,6 +170,10 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             "--twilio-account-sid (or TWILIO_ACCOUNT_SID) must be AC and 32 hex digits,"
             f" got {account_sid[:40]!r}"
         )
+    if args.require_call_token and args.insecure_skip_signature:
+        raise CommandError(
+            "--require-call-token needs signature checks: drop --insecure-skip-signature"
+        )
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be within 0..65535, got {args.port}")
     if args.max_calls is not None and args.max_calls < 1:
@@ -188,6 +195,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         model_transport=args.model_transport,
         auth_token=auth_token,
         account_sid=account_sid,
+        require_call_token=args.require_call_token,
         insecure_skip_signature=args.insecure_skip_signature,
         trace=args.trace,
         shutdown_timeout=args.shutdown_timeout,
@@ -221,6 +229,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         metavar="SID",
         help="the Twilio account (AC...) every stream's 'start' must name"
         " (default: $TWILIO_ACCOUNT_SID; none: no check)",
+    )
+    parser.add_argument(
+        "--require-call-token",
+        action="store_true",
+        help="end a stream whose 'start' lacks the call token this server's /twiml put in the"
+        " TwiML (stops replayed upgrades; needs /twiml as the call's TwiML)",
     )
     parser.add_argument(
         "--telephony", default="twilio", metavar="NAME", help="telephony edge (default twilio)"

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -35,8 +36,10 @@ from voicewire.bridge.edge import (
 from voicewire.errors import ConfigError, TransportStateError
 from voicewire_twilio.events import TwilioMessageEvent
 from voicewire_twilio.protocol import (
+    CALL_TOKEN_PARAMETER,
     DEFAULT_MAX_BYTES,
     FRAME_BYTES,
+    CallTokens,
     Connected,
     Framer,
     InboundMessage,
@@ -205,6 +208,11 @@ class TwilioEdge:
             ``CallStopped(reason="account_mismatch")``, so a bridge ends the call before it
             reaches the model; nothing else is accepted on that connection. ``None``: any
             account (the upgrade's signature is then the only check).
+        call_tokens: Require a valid call token (see
+            :class:`~voicewire_twilio.protocol.CallTokens`) in ``start.customParameters``: a
+            ``start`` without one, or with one that is forged, expired or used before, is
+            refused as with ``account_sid`` (code ``call_token_refused``). The token is taken out
+            of the parameters the bridge and the application see. ``None``: no check.
 
     Raises:
         ConfigError: An option is out of range.
@@ -222,6 +230,7 @@ class TwilioEdge:
         send_timeout: float = DEFAULT_SEND_TIMEOUT,
         pad_final_frame: bool = False,
         account_sid: str | None = None,
+        call_tokens: CallTokens | None = None,
     ) -> None:
         if (
             isinstance(max_message_bytes, bool)
@@ -231,8 +240,11 @@ class TwilioEdge:
             raise ConfigError("max_message_bytes", f"must be an int > 0, got {max_message_bytes!r}")
         if account_sid is not None and (not isinstance(account_sid, str) or not account_sid):
             raise ConfigError("account_sid", "must be a non-empty str (AC...) or None")
+        if call_tokens is not None and not isinstance(call_tokens, CallTokens):
+            raise ConfigError("call_tokens", "must be a CallTokens or None")
         self._expected_account = account_sid
-        self._account_refused = False
+        self._call_tokens = call_tokens
+        self._start_refused: str | None = None  # the code it was refused with
         self._socket: MediaSocket = as_media_socket(websocket)
         self._max_message_bytes = max_message_bytes
         self._buffer_ms = _positive("outbound_buffer_ms", outbound_buffer_ms)
@@ -596,10 +608,18 @@ class TwilioEdge:
                 self._stopped = True
                 self._push(CallStopped(reason="stop"))
 
+    def _refuse_start(self, message: str, code: str) -> None:
+        # Nothing more is accepted on this connection, and the bridge ends the call.
+        self._error(message, code)
+        self._start_refused = code
+        if not self._stopped:
+            self._stopped = True
+            self._push(CallStopped(reason=code))
+
     def _on_start(self, start: Start) -> None:
-        if self._account_refused:
-            # Not a second chance with another account SID on the same connection.
-            self._error("'start' after a refused one ignored", "account_mismatch")
+        if self._start_refused is not None:
+            # No second chance with another account or token on the same connection.
+            self._error("'start' after a refused one ignored", self._start_refused)
             return
         if self._stream_sid is not None:
             self._error("a second 'start' ignored: one edge carries one stream", "duplicate_start")
@@ -608,16 +628,22 @@ class TwilioEdge:
         if expected is not None and start.account_sid != expected:
             # A replayed upgrade carries a valid signature; the account it streams for must
             # still be ours. The foreign SID is not logged: it is the peer's text.
-            self._error("'start' of another Twilio account refused", "account_mismatch")
-            self._account_refused = True
-            if not self._stopped:
-                self._stopped = True
-                self._push(CallStopped(reason="account_mismatch"))
+            self._refuse_start("'start' of another Twilio account refused", "account_mismatch")
             return
+        parameters = start.custom_parameters
+        tokens = self._call_tokens
+        if tokens is not None:
+            verdict = tokens.check(start.call_sid, parameters, time.time())
+            if verdict != "ok":
+                self._refuse_start(
+                    f"'start' without a valid call token refused ({verdict})", "call_token_refused"
+                )
+                return
+            parameters = {k: v for k, v in parameters.items() if k != CALL_TOKEN_PARAMETER}
         self._stream_sid = start.stream_sid
         self._call_sid = start.call_sid
         self._account_sid = start.account_sid
-        self._custom_parameters = start.custom_parameters
+        self._custom_parameters = parameters
         self._format = start.media_format
         if self._format.encoding != "mulaw" or self._format.sample_rate != 8000:
             # Frames stay 20 ms in whatever format Twilio announced.
@@ -628,14 +654,14 @@ class TwilioEdge:
             "stream started (%s, %d Hz, parameters=%s)",
             self._format.encoding,
             self._format.sample_rate,
-            sorted(start.custom_parameters),
+            sorted(parameters),
         )
         self._push(
             CallStarted(
                 call_id=start.call_sid,
                 stream_id=start.stream_sid,
                 audio_format=self._format,
-                custom_parameters=start.custom_parameters,
+                custom_parameters=parameters,
             )
         )
         self._started.set()

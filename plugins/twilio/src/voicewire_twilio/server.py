@@ -20,7 +20,8 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -39,9 +40,12 @@ from voicewire.errors import ConfigError
 from voicewire.registry import create_edge, create_transport
 from voicewire.transport import ConnectOptions
 from voicewire_twilio.protocol import (
+    CALL_TOKEN_PARAMETER,
     DEFAULT_MAX_BYTES,
     SIGNATURE_HEADER,
+    CallTokens,
     SignatureValidator,
+    TwilioBuildError,
     connect_stream_twiml,
     websocket_signature_url,
 )
@@ -143,6 +147,8 @@ class BridgeServer:
         model_audio_format: AudioFormat | str | None,
         session_config: SessionConfig | None,
         stream_parameters: Mapping[str, str] | None,
+        webhook_parameters: Sequence[str],
+        require_call_token: bool,
         max_message_bytes: int,
         max_messages_per_second: float | None,
         message_burst: float,
@@ -209,6 +215,19 @@ class BridgeServer:
         self._model_options = dict(model_options or {})
         self._model_audio_format = model_format(model_audio_format)
         self._stream_parameters = dict(stream_parameters or {})
+        self._webhook_parameters = _webhook_parameters(webhook_parameters)
+        if CALL_TOKEN_PARAMETER in self._stream_parameters:
+            raise ConfigError("stream_parameters", f"{CALL_TOKEN_PARAMETER!r} is reserved")
+        self._tokens: CallTokens | None = None
+        if require_call_token:
+            if self._validator is None or not twilio_auth_token:
+                raise ConfigError(
+                    "require_call_token",
+                    "needs signature checks: a token minted for an unsigned webhook proves nothing",
+                )
+            if telephony != "twilio":
+                raise ConfigError("require_call_token", f"checks Twilio streams, not {telephony!r}")
+            self._tokens = CallTokens(twilio_auth_token)
         self._max_message_bytes = max_message_bytes
         self._edge_options = dict(edge_options or {})
         if twilio_account_sid is not None:
@@ -219,6 +238,8 @@ class BridgeServer:
             if not isinstance(twilio_account_sid, str) or not twilio_account_sid:
                 raise ConfigError("twilio_account_sid", "must be a non-empty str (AC...)")
             self._edge_options["account_sid"] = twilio_account_sid
+        if self._tokens is not None:
+            self._edge_options["call_tokens"] = self._tokens
         self._bridge_options = dict(bridge_options or {})
         self._on_call = on_call
         if self._public_url is not None:
@@ -326,17 +347,33 @@ class BridgeServer:
         """``POST /twiml``: verify the signature, answer ``<Connect><Stream>`` TwiML."""
         if self._roster.draining:
             return web.Response(status=503, text="shutting down\n")
+        # Twilio posts plain form fields; a file upload cannot be part of a signed webhook.
+        form = await request.post()
+        params = {name: [v for v in form.getall(name) if isinstance(v, str)] for name in form}
         if self._validator is not None:
-            form = await request.post()
-            # Twilio posts plain form fields; a file upload cannot be part of a signed webhook.
-            params = {name: [v for v in form.getall(name) if isinstance(v, str)] for name in form}
             signature = self._signature(request)
             if not self._validator.validate(self._webhook_url(request), params, signature):
                 return self._refuse(request, TWIML_PATH)
+        parameters = dict(self._stream_parameters)
+        for name in self._webhook_parameters:
+            values = params.get(name)
+            if values:
+                parameters[name] = values[0]
+        if self._tokens is not None:
+            call_sid = params.get("CallSid")
+            if not call_sid:
+                return web.Response(status=400, text="CallSid missing from the webhook\n")
+            parameters[CALL_TOKEN_PARAMETER] = self._tokens.mint(
+                call_sid[0], parameters, time.time()
+            )
         stream_url = self._stream_url(request)
-        body = connect_stream_twiml(
-            stream_url, self._stream_parameters, allow_insecure=stream_url.startswith("ws:")
-        )
+        try:
+            body = connect_stream_twiml(
+                stream_url, parameters, allow_insecure=stream_url.startswith("ws:")
+            )
+        except TwilioBuildError as exc:
+            # A webhook field that TwiML cannot carry (a control character): the peer's text.
+            return web.Response(status=400, text=f"{exc.field}: cannot be put in TwiML\n")
         return web.Response(text=body, content_type="text/xml")
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -394,6 +431,14 @@ APP_KEY: Final = web.AppKey("voicewire_twilio.server", BridgeServer)
 """Where the application keeps its :class:`BridgeServer` (``app[APP_KEY]``)."""
 
 
+def _webhook_parameters(names: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(names, str) or not all(isinstance(name, str) and name for name in names):
+        raise ConfigError("webhook_parameters", "must be a sequence of field names, not a str")
+    if CALL_TOKEN_PARAMETER in names:
+        raise ConfigError("webhook_parameters", f"{CALL_TOKEN_PARAMETER!r} is reserved")
+    return tuple(names)
+
+
 def create_app(
     *,
     realtime_url: str = DEFAULT_REALTIME_URL,
@@ -411,6 +456,8 @@ def create_app(
     model_audio_format: AudioFormat | str | None = None,
     session_config: SessionConfig | None = None,
     stream_parameters: Mapping[str, str] | None = None,
+    webhook_parameters: Sequence[str] = (),
+    require_call_token: bool = False,
     max_message_bytes: int = DEFAULT_MAX_BYTES,
     max_messages_per_second: float | None = DEFAULT_MAX_MESSAGES_PER_SECOND,
     message_burst: float = DEFAULT_MESSAGE_BURST,
@@ -449,6 +496,15 @@ def create_app(
             override its fields.
         stream_parameters: ``<Parameter>`` elements of the TwiML ``<Stream>`` (they arrive in
             the call's ``start.customParameters``).
+        webhook_parameters: Fields of Twilio's webhook request (``From``, ``To``,
+            ``CallerName``, ...) copied into ``<Parameter>`` elements of the same name, so that
+            the call's ``custom_parameters`` carry them; a field the request lacks is left out.
+        require_call_token: Bind each stream to the webhook Twilio signed for its call: the
+            TwiML carries a call token (:class:`~voicewire_twilio.protocol.CallTokens`, keyed
+            from the auth token) and a stream whose ``start`` lacks a valid one for its
+            ``callSid`` and parameters is ended before it reaches the model. Stops a replayed
+            upgrade, and makes ``custom_parameters`` as trustworthy as the webhook. Needs the
+            auth token, and this server's ``/twiml`` as the call's TwiML.
         max_message_bytes: Largest WebSocket frame accepted from the media stream; a larger one
             closes the call with code 1009. A media frame is about 400 bytes.
         max_messages_per_second: Sustained inbound message rate per call; exceeding it (beyond
@@ -466,7 +522,8 @@ def create_app(
 
     Raises:
         ConfigError: The configuration is unusable (no auth token and no
-            ``insecure_skip_signature``, no API key for OpenAI, a bad URL or limit).
+            ``insecure_skip_signature``, no API key for OpenAI, a bad URL or limit, a call
+            token required without signature checks).
     """
     server = BridgeServer(
         realtime_url=realtime_url,
@@ -484,6 +541,8 @@ def create_app(
         model_audio_format=model_audio_format,
         session_config=session_config,
         stream_parameters=stream_parameters,
+        webhook_parameters=webhook_parameters,
+        require_call_token=require_call_token,
         max_message_bytes=max_message_bytes,
         max_messages_per_second=max_messages_per_second,
         message_burst=message_burst,
@@ -517,6 +576,7 @@ async def serve(settings: ServeSettings, ready: Callable[[str], None]) -> None:
         public_url=settings.public_url,
         twilio_auth_token=settings.auth_token,
         twilio_account_sid=settings.account_sid,
+        require_call_token=settings.require_call_token,
         insecure_skip_signature=settings.insecure_skip_signature,
         telephony=settings.telephony,
         model_transport=settings.model_transport,

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from voicewire_twilio.protocol._rules import MAX_MARK_NAME_LENGTH, MAX_SID_LENGTH
 from voicewire_twilio.protocol.build import clear_message, mark_message, media_message
+from voicewire_twilio.protocol.call_token import (
+    CALL_TOKEN_PARAMETER,
+    CallTokens,
+    CallTokenVerdict,
+)
 from voicewire_twilio.protocol.errors import (
     ERROR_CODES,
     TwilioBuildError,
@@ -53,6 +58,7 @@ from voicewire_twilio.protocol.signature import (
 from voicewire_twilio.protocol.twiml import connect_stream_twiml
 
 __all__ = [
+    "CALL_TOKEN_PARAMETER",
     "DEFAULT_MAX_BYTES",
     "DTMF_DIGITS",
     "ERROR_CODES",
@@ -63,6 +69,8 @@ __all__ = [
     "MAX_SID_LENGTH",
     "MULAW_SILENCE",
     "SIGNATURE_HEADER",
+    "CallTokenVerdict",
+    "CallTokens",
     "Connected",
     "Dtmf",
     "Framer",
