@@ -160,3 +160,14 @@ def test_a_bad_message_rate_is_refused(rate: object) -> None:
             max_messages_per_second=rate,  # type: ignore[arg-type]
         )
     assert info.value.field == "max_messages_per_second"
+
+
+async def test_serve_refuses_a_call_token_it_cannot_check(
+    no_task_leaks: None, fake_realtime_server: FakeRealtimeServer
+) -> None:
+    settings = ServeSettings(
+        port=0, realtime_url=fake_realtime_server.url, auth_token="t", require_call_token=True
+    )
+    with pytest.raises(ConfigError) as info:
+        await TelnyxEdgeFactory.voicewire_serve(settings, lambda url: None)
+    assert info.value.field == "require_call_token"

@@ -142,10 +142,14 @@ async def serve(settings: ServeSettings, ready: Callable[[str], None]) -> None:
     ``settings.auth_token`` is Telnyx's streaming auth token here.
 
     Raises:
-        ConfigError: No auth token and no ``insecure_skip_signature``.
+        ConfigError: No auth token and no ``insecure_skip_signature``, or
+            ``require_call_token`` (a Twilio protection).
     """
     if settings.auth_token is None and not settings.insecure_skip_signature:
         raise ConfigError("auth_token", "set Telnyx's streaming auth token, or skip the check")
+    if settings.require_call_token:
+        # Refused rather than ignored: the operator asked for a protection this server lacks.
+        raise ConfigError("require_call_token", "Telnyx streams carry no voicewire call token")
     name = settings.model_transport
 
     def model() -> BridgeableModel:
