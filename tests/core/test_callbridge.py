@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +42,8 @@ from voicewire.events import (
     Truncation,
 )
 from voicewire.transport import ConnectOptions, RealtimeTransportLayer
+
+GUARD = 10.0  # hang guard, seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -519,6 +522,111 @@ def test_the_bridge_tells_an_edge_whether_raw_messages_are_wanted(rig: RigFactor
     stream_all = bridge.events()
     assert wanted() is True  # one of every channel does
     del stream, stream_all
+
+
+# --- hanging up after a goodbye ---------------------------------------------------------------
+
+
+async def test_close_after_playback_waits_until_the_goodbye_was_heard(rig: RigFactory) -> None:
+    r = await started(rig)
+    await speaking(r, 3)
+    r.model.audio_done("r1", "i1")
+    r.model.finish("r1")
+    await r.until(lambda: len(r.edge.outstanding) == 4, "the chunks' and the done tokens")
+    closing = asyncio.create_task(r.bridge.close_after_playback(timeout=GUARD))
+    r.edge.ack(2)  # the caller heard two of the three chunks
+    await r.until(lambda: len(r.log.of(MarkEvent)) == 2, "two marks")
+    await asyncio.sleep(0.1)
+    assert not closing.done()
+    assert r.edge.commands("close") == []
+    r.edge.ack_all()
+    assert await asyncio.wait_for(closing, GUARD) is True
+    assert r.edge.closed
+    assert r.model.status == "disconnected"
+    await r.finished()
+
+
+async def test_close_after_playback_can_wait_for_the_next_response(rig: RigFactory) -> None:
+    r = await started(rig)
+    # Nothing is playing yet: the goodbye is still to be asked for.
+    closing = asyncio.create_task(
+        r.bridge.close_after_playback(timeout=GUARD, after_next_response=True)
+    )
+    await asyncio.sleep(0.1)
+    assert not closing.done()
+    await speaking(r, 2)
+    r.model.finish("r1")
+    await asyncio.sleep(0.1)
+    assert not closing.done()  # the goodbye is not heard yet
+    r.edge.ack_all()
+    assert await asyncio.wait_for(closing, GUARD) is True
+    assert r.edge.closed
+    assert len(r.edge.played) == 1600
+
+
+async def test_an_end_call_tool_hangs_up_after_the_goodbye(rig: RigFactory) -> None:
+    """The pattern of the docs: an async ``function_call`` listener that ends the call."""
+    r = await started(rig)
+    outcome: list[bool] = []
+
+    async def on_function_call(event: FunctionCallEvent) -> None:
+        if event.name == "end_call":
+            await r.bridge.send_function_call_output(event, "ok", start_response=True)
+            outcome.append(await r.bridge.close_after_playback(after_next_response=True))
+
+    r.bridge.on("function_call", on_function_call)
+    r.model.respond("r1")
+    r.model._emit(FunctionCallEvent(name="end_call", call_id="c1", arguments="{}"))
+    r.model.finish("r1")
+    await r.until(lambda: bool(r.model.calls), "the function output")
+    r.model.respond("r2")  # the goodbye
+    r.model.speak("r2", "i2", loud(800))
+    r.model.audio_done("r2", "i2")
+    r.model.finish("r2")
+    await r.until(lambda: len(r.edge.outstanding) == 2, "the goodbye's tokens")
+    assert r.edge.commands("close") == []
+    r.edge.ack_all()
+    await r.finished()
+    assert outcome == [True]
+    assert r.edge.closed
+    assert len(r.edge.played) == 800
+
+
+async def test_close_after_playback_with_nothing_playing_closes_at_once(rig: RigFactory) -> None:
+    r = await started(rig)
+    assert await asyncio.wait_for(r.bridge.close_after_playback(timeout=GUARD), GUARD) is True
+    assert r.edge.closed
+    await r.finished()
+
+
+async def test_close_after_playback_closes_when_the_time_runs_out(rig: RigFactory) -> None:
+    r = await started(rig)
+    await speaking(r, 2)  # the edge never acknowledges: a provider that lost the marks
+    r.model.finish("r1")
+    assert await asyncio.wait_for(r.bridge.close_after_playback(timeout=0.2), GUARD) is False
+    assert r.edge.closed
+    await r.finished()
+
+
+async def test_close_after_playback_follows_the_wall_clock_without_acknowledgements(
+    rig: RigFactory,
+) -> None:
+    r = await started(rig, acknowledgements=False)
+    before = time.monotonic()
+    await speaking(r, 2)  # 200 ms of audio, played in real time from when it was handed over
+    r.model.finish("r1")
+    assert await asyncio.wait_for(r.bridge.close_after_playback(timeout=GUARD), GUARD) is True
+    # Handed over after `before`, so its playout cannot have ended before `before` + 200 ms.
+    assert time.monotonic() - before >= 0.199
+    assert r.edge.closed
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("inf"), float("nan"), True, "5"])
+async def test_close_after_playback_refuses_a_bad_timeout(rig: RigFactory, timeout: object) -> None:
+    r = await started(rig)
+    with pytest.raises(ConfigError, match="timeout"):
+        await r.bridge.close_after_playback(timeout=timeout)  # type: ignore[arg-type]
+    assert not r.edge.closed
 
 
 async def test_call_start_dtmf_and_raw_messages_are_surfaced(rig: RigFactory) -> None:

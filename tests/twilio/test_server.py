@@ -6,6 +6,7 @@ Real aiohttp server on loopback, real clients, a real fake model where a call ne
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import xml.etree.ElementTree as ET
@@ -504,6 +505,25 @@ async def test_healthz(fake: FakeRealtimeServer) -> None:
         "telephony": "twilio",
         "model_transport": "openai_ws",
     }
+
+
+async def test_the_call_ends_after_the_caller_heard_the_goodbye(fake: FakeRealtimeServer) -> None:
+    async with served(realtime_url=fake.url, insecure_skip_signature=True) as srv:
+        async with SimulatedCaller(srv.ws_url, TwilioDialect(), speed=2.0) as caller:
+            await caller.say(speech_like(600, MULAW_8K, seed="goodbye"))
+            await fake.wait_for_server_event("response.done", timeout=GUARD)
+            (bridge,) = srv.server.bridges
+            # The model has said everything; the caller, at real time, has not heard it all yet.
+            assert await bridge.close_after_playback(timeout=GUARD) is True
+            await caller.wait_closed(timeout=GUARD)
+        answer = b"".join(
+            base64.b64decode(str(event["delta"]))
+            for event in fake.session(0).server_events_of("response.output_audio.delta")
+        )
+        assert caller.heard == answer  # every byte, then the hang-up
+        assert caller.close_code == 1000
+        assert caller.violations == ()
+        await srv.server.wait_for_calls(0, timeout=GUARD)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -466,6 +466,7 @@ class CallBridge(TransportBase):
         self._model_input_chunks = 0
         self._model_input_bytes = 0
         self._model_chunks = 0
+        self._responses_started = 0
         self._model_bytes = 0
         self._model_played = 0
         self._model_pending = 0
@@ -652,6 +653,55 @@ class CallBridge(TransportBase):
         async listeners finish their backlog.
         """
         await self._shutdown("closed by the application")
+
+    async def close_after_playback(
+        self, *, timeout: float = 10.0, after_next_response: bool = False
+    ) -> bool:
+        """End the call once the caller has heard what the model said: hang up after a goodbye.
+
+        Waits until no response of the model is in progress and all of its audio was played to
+        the caller (acknowledged by the edge, or by the wall clock for an edge without
+        acknowledgements), then :meth:`close`. With Twilio, the end of the stream ends the call,
+        or goes on with the TwiML after ``<Connect>`` (a ``<Dial>`` to a person, say). A
+        barge-in meanwhile cuts the answer as usual, and then the call ends.
+
+        Args:
+            timeout: Seconds to wait at most; then the call is closed anyway.
+            after_next_response: First wait for a response that starts after this call, for
+                when the last words are yet to be asked for (a function output that starts a
+                response, :meth:`send_message`): otherwise a call made before that response
+                starts finds nothing to wait for and closes at once.
+
+        Returns:
+            ``True`` if all of it was heard, ``False`` if ``timeout`` ran out first or the call
+            ended otherwise meanwhile.
+
+        Raises:
+            ConfigError: ``timeout`` is not a positive finite number.
+        """
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout < float("inf")
+        ):
+            raise ConfigError("timeout", f"must be a positive finite number, got {timeout!r}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        started = self._responses_started
+        heard = False
+        while not self._closing and loop.time() < deadline:
+            if (not after_next_response or self._responses_started > started) and (
+                not self._protocol.active_responses
+                and not self._down
+                and not self._protocol.playback.items(self._now())
+            ):
+                heard = True
+                break
+            # Polled, not awaited on an event: without acknowledgements playback ends by the
+            # wall clock, which no event marks. A frame's time is fine enough for a hang-up.
+            await asyncio.sleep(0.02)
+        await self.close()
+        return heard
 
     # -- delegation to the model --------------------------------------------------------------
 
@@ -965,6 +1015,7 @@ class CallBridge(TransportBase):
         if isinstance(event, SpeechStoppedEvent):
             self._protocol.padder.speech_stopped()
         elif isinstance(event, TurnStartedEvent):
+            self._responses_started += 1
             if event.response_id is not None:
                 self._protocol.response_started(event.response_id)
         elif isinstance(event, AudioDoneEvent):
