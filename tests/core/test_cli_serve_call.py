@@ -136,7 +136,6 @@ def test_serve_refuses_to_start_without_a_token() -> None:
         ("serve", "--trace", "loud"),
         ("serve", "--port", "many"),
         ("serve", "--max-calls", "lots"),
-        ("call",),
         ("call", "--url", "ws://x", "--seconds", "-1"),
         ("fake-model", "--mode", "parrot"),
     ],
@@ -322,6 +321,76 @@ async def test_call_against_a_running_serve() -> None:
         assert "no --public-url" in serve_stderr
         assert "sk-cli-secret" not in serve_stderr
         await fake.stop()
+
+
+async def call_cli(*args: str, **env: str) -> tuple[int, str, str]:
+    """``voicewire call ARGS``: exit code, standard output, standard error."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicewire",
+        "call",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(**env),
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), GUARD)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_call_rings_the_webhook_of_a_serve_that_requires_call_tokens() -> None:
+    token = "cli-auth-token-secret"
+    async with running("fake-model", "--port", "0") as fake:
+        realtime_url = fake.first_line.removeprefix("listening on ")
+        async with running(
+            "serve",
+            "--port",
+            "0",
+            "--realtime-url",
+            realtime_url,
+            "--require-call-token",
+            TWILIO_AUTH_TOKEN=token,
+        ) as serve:
+            base = serve.first_line.removeprefix("listening on ")
+            stream = base.replace("http://", "ws://") + "/media-stream"
+            # Through the webhook, as Twilio does: the TwiML's token opens the stream.
+            code, out, err = await call_cli(
+                "--webhook", f"{base}/twiml", "--seconds", "3", TWILIO_AUTH_TOKEN=token
+            )
+            assert code == 0, err
+            assert out.startswith(f"the webhook answered: stream to {stream}\nconnected to")
+            heard = re.search(r"heard (\d+) ms of audio", out)
+            assert heard, out
+            assert int(heard[1]) > 0
+            # Straight to the stream, with a valid upgrade signature but no token: ended at once.
+            code, out, err = await call_cli(
+                "--url", stream, "--seconds", "3", TWILIO_AUTH_TOKEN=token
+            )
+            assert code == 0, err
+            assert "heard 0 ms of audio" in out
+            assert "the bridge closed the call" in out
+            code, serve_stderr = await serve.stop()
+        assert code == 0
+        assert "call_token_refused" in serve_stderr
+        assert token not in serve_stderr
+        await fake.stop()
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        ((), "give --url (the media WebSocket), --webhook (the call's webhook), or both"),
+        (("--webhook", "ws://127.0.0.1:1/twiml"), "--webhook must be an http:// or https:// URL"),
+        (("--webhook", "http://127.0.0.1:1/twiml"), "the webhook http://127.0.0.1:1/twiml failed"),
+    ],
+)
+def test_call_without_a_usable_address_says_why(args: tuple[str, ...], reason: str) -> None:
+    result = run_cli("call", *args)
+    assert result.returncode == 1
+    (line,) = _error_lines(result.stderr)
+    assert line.startswith(f"voicewire call: error: {reason}")
 
 
 def test_trace_without_the_tracing_plugin_says_so() -> None:

@@ -2,7 +2,11 @@
 
 It speaks the dialect of the telephony edge named by ``--telephony`` (default ``twilio``): the
 registry factory of that edge carries a :data:`DIALECT_ATTRIBUTE` (``voicewire_caller_dialect``)
-attribute, a callable returning a :class:`voicewire.testing.telephony.CallerDialect`.
+attribute, a callable returning a :class:`voicewire.testing.telephony.CallerDialect`. With
+``--webhook URL`` the call starts the way the provider starts one: the factory's
+:data:`WEBHOOK_ATTRIBUTE` (``voicewire_caller_webhook``), an async callable
+``(webhook_url, **options) -> (stream_url, dialect)``, rings the bridge's webhook and returns the
+stream to open and the dialect for that call.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from voicewire.cli.base import CliCommand, CommandError, telephony_edge_spec
 if TYPE_CHECKING:
     from voicewire.registry import Registry
 
-__all__ = ["COMMAND", "DIALECT_ATTRIBUTE", "find_dialect_factory"]
+__all__ = ["COMMAND", "DIALECT_ATTRIBUTE", "WEBHOOK_ATTRIBUTE", "find_dialect_factory"]
 
 DIALECT_ATTRIBUTE: Final = "voicewire_caller_dialect"
 """The attribute of a telephony edge's registry factory that ``voicewire call`` uses."""
+
+WEBHOOK_ATTRIBUTE: Final = "voicewire_caller_webhook"
+"""The attribute that ``voicewire call --webhook`` uses (optional)."""
 
 
 def find_dialect_factory(telephony: str, registry: Registry | None = None) -> Any:
@@ -45,6 +52,21 @@ def find_dialect_factory(telephony: str, registry: Registry | None = None) -> An
     return factory
 
 
+async def _ring(telephony: str, webhook: str, options: dict[str, Any]) -> tuple[str, Any]:
+    spec = telephony_edge_spec(telephony)
+    ring = getattr(spec.factory, WEBHOOK_ATTRIBUTE, None)
+    if ring is None or not callable(ring):
+        raise CommandError(
+            f"the telephony edge {telephony!r} cannot ring a webhook: its registry factory has"
+            f" no {WEBHOOK_ATTRIBUTE!r} attribute"
+        )
+    try:
+        stream_url, dialect = await ring(webhook, **options)
+    except Exception as exc:
+        raise CommandError(f"the webhook {webhook} failed: {type(exc).__name__}: {exc}") from None
+    return str(stream_url), dialect
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -57,7 +79,16 @@ def _seconds(text: str) -> float:
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--url", required=True, metavar="URL", help="the bridge's media WebSocket (ws://...)"
+        "--url",
+        metavar="URL",
+        help="the bridge's media WebSocket (ws://...); with --webhook, where to connect instead"
+        " of the stream URL of the TwiML",
+    )
+    parser.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="first POST the call's webhook there, as the provider does (Twilio: the bridge's"
+        " /twiml), and stream as its TwiML says (its URL, parameters and call token)",
     )
     parser.add_argument(
         "--wav", metavar="FILE", help="16-bit PCM mono WAV to say (default: generated speech)"
@@ -81,15 +112,26 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     """Call the bridge, say the audio, listen until ``--seconds``, hang up, print a summary."""
-    if not args.url.startswith(("ws://", "wss://")):
+    if args.url is None and args.webhook is None:
+        raise CommandError(
+            "give --url (the media WebSocket), --webhook (the call's webhook), or both"
+        )
+    if args.url is not None and not args.url.startswith(("ws://", "wss://")):
         raise CommandError(f"--url must be a ws:// or wss:// URL, got {args.url!r}")
+    if args.webhook is not None and not args.webhook.startswith(("http://", "https://")):
+        raise CommandError(f"--webhook must be an http:// or https:// URL, got {args.webhook!r}")
     from voicewire.testing.fake_realtime import speech_like
     from voicewire.testing.telephony import SimulatedCaller, load_wav
 
     factory = find_dialect_factory(args.telephony)
     token = args.twilio_auth_token or os.environ.get("TWILIO_AUTH_TOKEN") or None
     options: dict[str, Any] = {"auth_token": token} if token else {}
-    dialect = factory(**options)
+    if args.webhook is None:
+        url, dialect = args.url, factory(**options)
+    else:
+        stream_url, dialect = await _ring(args.telephony, args.webhook, options)
+        print(f"the webhook answered: stream to {stream_url}", flush=True)
+        url = args.url or stream_url
     fmt = dialect.audio_format
     if args.wav:
         try:
@@ -98,12 +140,12 @@ async def run(args: argparse.Namespace) -> int:
             raise CommandError(f"cannot read {args.wav!r}: {exc.strerror or exc}") from None
     else:
         audio = speech_like(min(2000.0, args.seconds * 500), fmt, seed="voicewire call")
-    caller = SimulatedCaller(args.url, dialect, strict=False)
+    caller = SimulatedCaller(url, dialect, strict=False)
     try:
         await caller.start()
     except Exception as exc:
-        raise CommandError(f"cannot connect to {args.url}: {type(exc).__name__}: {exc}") from None
-    print(f"connected to {args.url}", flush=True)
+        raise CommandError(f"cannot connect to {url}: {type(exc).__name__}: {exc}") from None
+    print(f"connected to {url}", flush=True)
     try:
         caller.queue_audio(audio)
         print(f"saying {fmt.duration_ms(len(audio)):.0f} ms of audio", flush=True)
@@ -147,6 +189,7 @@ COMMAND = CliCommand(
         " twilio), say a WAV file or generated speech at real-time pace, play back and"
         " acknowledge the bridge's audio, hang up after --seconds and print a summary. Exits 1"
         " if the bridge broke the dialect. Signs the upgrade when a Twilio auth token is given."
+        " With --webhook, rings the call's webhook first and streams as its TwiML says."
     ),
     configure=_configure,
     run=run,

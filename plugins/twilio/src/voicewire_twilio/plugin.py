@@ -4,7 +4,8 @@ This module is the value of the distribution's ``voicewire.plugins`` entry point
 ``twilio`` telephony edge, so that ``voicewire.create_edge("twilio", websocket=ws)`` builds a
 :class:`~voicewire_twilio.edge.TwilioEdge`. The registered factory also carries what the core
 command line looks up by convention: ``voicewire_serve`` (the server behind ``voicewire serve``)
-and ``voicewire_caller_dialect`` (the dialect of ``voicewire call``).
+``voicewire_caller_dialect`` (the dialect of ``voicewire call``) and ``voicewire_caller_webhook``
+(what ``voicewire call --webhook`` does first).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def _caller_dialect(**options: Any) -> TwilioDialect:
     return TwilioDialect(**options)
 
 
+async def _caller_webhook(webhook_url: str, **options: Any) -> tuple[str, TwilioDialect]:
+    from voicewire_twilio.webhook import ring
+
+    return await ring(webhook_url, **options)
+
+
 class TwilioEdgeFactory:
     """Builds a :class:`TwilioEdge`; registered as the ``twilio`` telephony edge.
 
@@ -49,6 +56,10 @@ class TwilioEdgeFactory:
 
     voicewire_caller_dialect = staticmethod(_caller_dialect)
     """``voicewire call`` builds its dialect with this (see :mod:`voicewire.cli.call`)."""
+
+    voicewire_caller_webhook = staticmethod(_caller_webhook)
+    """``voicewire call --webhook URL`` rings the bridge with this (see
+    :func:`voicewire_twilio.webhook.ring`)."""
 
     def __call__(self, *, websocket: object, **options: Any) -> TwilioEdge:
         """Build an edge over ``websocket``."""
