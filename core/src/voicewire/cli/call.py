@@ -123,11 +123,10 @@ async def run(args: argparse.Namespace) -> int:
     from voicewire.testing.fake_realtime import speech_like
     from voicewire.testing.telephony import SimulatedCaller, load_wav
 
-    factory = find_dialect_factory(args.telephony)
     token = args.twilio_auth_token or os.environ.get("TWILIO_AUTH_TOKEN") or None
     options: dict[str, Any] = {"auth_token": token} if token else {}
     if args.webhook is None:
-        url, dialect = args.url, factory(**options)
+        url, dialect = args.url, find_dialect_factory(args.telephony)(**options)
     else:
         stream_url, dialect = await _ring(args.telephony, args.webhook, options)
         print(f"the webhook answered: stream to {stream_url}", flush=True)
