@@ -275,6 +275,23 @@ def test_fake_model_refuses_a_script_without_script_mode(tmp_path: object) -> No
     assert line.startswith("voicewire fake-model: error: script: cannot read")
 
 
+async def call_cli(*args: str, **env: str) -> tuple[int, str, str]:
+    """``voicewire call ARGS``: exit code, standard output, standard error."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voicewire",
+        "call",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_env(**env),
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), GUARD)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
 async def test_call_against_a_running_serve() -> None:
     async with running("fake-model", "--port", "0") as fake:
         realtime_url = fake.first_line.removeprefix("listening on ")
@@ -292,22 +309,8 @@ async def test_call_against_a_running_serve() -> None:
             match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)", serve.first_line)
             assert match, serve.first_line
             url = match[1].replace("http://", "ws://") + "/media-stream"
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "voicewire",
-                "call",
-                "--url",
-                url,
-                "--seconds",
-                "3",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=_env(),
-            )
-            stdout, stderr = await asyncio.wait_for(process.communicate(), GUARD)
-            assert process.returncode == 0, stderr.decode()
-            out = stdout.decode()
+            code, out, err = await call_cli("--url", url, "--seconds", "3")
+            assert code == 0, err
             assert out.startswith(f"connected to {url}")
             heard = re.search(r"heard (\d+) ms of audio", out)
             assert heard, out
@@ -321,23 +324,6 @@ async def test_call_against_a_running_serve() -> None:
         assert "no --public-url" in serve_stderr
         assert "sk-cli-secret" not in serve_stderr
         await fake.stop()
-
-
-async def call_cli(*args: str, **env: str) -> tuple[int, str, str]:
-    """``voicewire call ARGS``: exit code, standard output, standard error."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "voicewire",
-        "call",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_env(**env),
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), GUARD)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
 
 
 async def test_call_rings_the_webhook_of_a_serve_that_requires_call_tokens() -> None:
