@@ -292,6 +292,51 @@ async def test_close_while_waiting_for_session_created_aborts(
     assert status_of(transport) == "disconnected"
 
 
+async def test_close_as_the_attempt_completes_aborts_without_an_internal_error(
+    fake_server: ServerFactory,
+    make_transport: TransportFactory,
+    record: Record,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """close() lands just as the session is ready, and the attempt returns anyway.
+
+    Before Python 3.12, ``asyncio.wait_for`` returns its inner call's result and drops a
+    cancellation that arrives in the same turn of the loop. The stand-in below does that on
+    every Python, for the attempt only; the attempt's socket must then be dropped, not declared
+    connected.
+    """
+    server = await fake_server()
+    transport = make_transport(url=server.url)
+    log = record(transport)
+    closing: list[asyncio.Task[None]] = []
+    real_wait_for = asyncio.wait_for
+
+    async def wait_for(awaitable: Any, timeout: float | None) -> Any:
+        if getattr(getattr(awaitable, "cr_code", None), "co_name", None) != "_open":
+            return await real_wait_for(awaitable, timeout)
+        result = await awaitable
+        closing.append(asyncio.create_task(transport.close()))
+        try:
+            await asyncio.sleep(0)  # close(): 'disconnecting', and this task is cancelled
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()  # dropped, as wait_for did
+        return result
+
+    monkeypatch.setattr(asyncio, "wait_for", wait_for)
+    with pytest.raises(ConnectFailedError) as caught:
+        await real_wait_for(transport.connect(), GUARD)
+    await real_wait_for(closing[0], GUARD)
+    assert caught.value.code == "aborted"
+    assert log.statuses() == ["connecting", "disconnecting", "disconnected"]
+    assert (await server.wait_closed(0, timeout=GUARD)).closed
+    assert "the connection task failed" not in caplog.text
+    assert not log.errors()
+
+
 async def test_no_session_created_within_connect_timeout(
     fake_server: ServerFactory, make_transport: TransportFactory, record: Record
 ) -> None:

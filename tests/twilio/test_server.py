@@ -386,8 +386,9 @@ async def signed_twiml_parameters(srv: Served, form: Mapping[str, str]) -> dict[
 
 
 async def test_a_call_token_binds_the_stream_to_the_signed_webhook(
-    fake: FakeRealtimeServer,
+    fake: FakeRealtimeServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     started: list[Mapping[str, str]] = []
 
     def on_call(bridge: Any) -> None:
@@ -432,6 +433,11 @@ async def test_a_call_token_binds_the_stream_to_the_signed_webhook(
             await caller.hang_up()
         await srv.server.wait_for_calls(0, timeout=GUARD)
     assert started == [{"tenant": "acme", "From": FORM["From"], "To": FORM["To"]}]
+    assert caplog.text.count("without a valid call token refused") >= 2
+    assert TOKEN not in caplog.text
+    assert parameters[CALL_TOKEN_PARAMETER] not in caplog.text  # nor the token itself
+    # A call ended while its model was still connecting is not an internal error.
+    assert "the connection task failed" not in caplog.text
 
 
 async def test_webhook_fields_reach_the_twiml_without_signature_checks(

@@ -569,6 +569,11 @@ class OpenAIRealtimeWebSocket(TransportBase):
                 code="timeout",
                 fatal=self._is_fatal("timeout", None),
             ) from None
+        if self._closing:
+            # close() began as the attempt finished: before Python 3.12, wait_for can return
+            # the result and drop the cancellation that came with it. Nobody wants this socket.
+            await self._drop_socket(ws)
+            raise asyncio.CancelledError
         # Outside the timeout, and with no await between the last check of the buffer and the
         # status change, so audio sent meanwhile is either flushed here or sent directly.
         try:
