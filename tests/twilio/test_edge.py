@@ -630,6 +630,38 @@ async def test_play_nowait_takes_nothing_when_the_queue_has_no_room() -> None:
         await h.close()
 
 
+async def test_a_play_cancelled_as_room_appears_queues_nothing() -> None:
+    """A barge-in abandons a waiting play in the same turn of the loop as a frame leaves.
+
+    Before Python 3.12, ``asyncio.wait_for`` returned normally in that case and dropped the
+    cancellation, so the audio went into the queue behind the clear.
+    """
+    h = Harness(edge_options={"outbound_buffer_ms": 100})  # 800 bytes of mu-law
+    await h.start()
+    try:
+        async with twilio_client(h, open_stream=False) as client:
+            rec = await h.next_edge()
+            first = audio(800)
+            assert rec.edge.play_nowait(first, None)  # the queue is full: 'start' not yet seen
+            waiting = asyncio.create_task(rec.edge.play(audio(160, start=7)))
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+            rec.edge._space.set()  # what the writer does when a frame leaves ...
+            waiting.cancel()  # ... and the bridge's barge-in, in the same turn
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await client.open()
+            await rec.wait_count(CallStarted)
+            await rec.edge.acknowledge_when_played("probe")
+            received = await client.receive_until(2)
+            assert [type(m).__name__ for m in received] == ["OutboundAudio", "OutboundMark"]
+            assert isinstance(received[0], OutboundAudio)
+            assert received[0].data == first
+            assert rec.edge.stats.audio_bytes_sent == 800
+    finally:
+        await h.close()
+
+
 async def test_mark_waits_for_the_frame_that_completes_its_audio(harness: Harness) -> None:
     async with twilio_client(harness, open_stream=False) as client:
         rec = await harness.next_edge()

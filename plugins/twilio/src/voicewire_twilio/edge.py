@@ -10,7 +10,6 @@ keeping audio to whole 20 ms frames and naming marks. Bad input never ends the c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -372,8 +371,14 @@ class TwilioEdge:
                     self._drop(size)
                     return
                 self._space.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._space.wait(), remaining)
+                # A timer rather than wait_for: before Python 3.12, wait_for drops a
+                # cancellation (a barge-in abandoning this play) that comes as room appears, and
+                # the audio would be queued after the clear.
+                timer = loop.call_later(remaining, self._space.set)
+                try:
+                    await self._space.wait()
+                finally:
+                    timer.cancel()
             if self._finished():
                 self._count("audio_bytes_after_close", size)
                 return
