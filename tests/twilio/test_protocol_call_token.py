@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voicewire.errors import ConfigError
 from voicewire_twilio.protocol import CALL_TOKEN_PARAMETER, CallTokens
@@ -160,3 +162,22 @@ def test_bad_arguments(auth_token: object, max_age: object, field: str) -> None:
         CallTokens(auth_token, max_age=max_age)  # type: ignore[arg-type]
     assert caught.value.field == field
     assert AUTH_TOKEN not in str(caught.value)
+
+
+TEXT = st.text(max_size=40)
+PARAMETER_MAPS = st.dictionaries(TEXT.filter(lambda name: name != CALL_TOKEN_PARAMETER), TEXT)
+
+
+@given(call_sid=TEXT, parameters=PARAMETER_MAPS, now=st.integers(0, 4_000_000_000))
+def test_any_parameters_round_trip(call_sid: str, parameters: dict[str, str], now: int) -> None:
+    tokens = CallTokens(AUTH_TOKEN)
+    token = tokens.mint(call_sid, parameters, now)
+    assert tokens.check(call_sid, {**parameters, CALL_TOKEN_PARAMETER: token}, now) == "ok"
+
+
+@given(call_sid=TEXT, parameters=st.dictionaries(TEXT, TEXT), now=st.floats(0, 4e9))
+def test_any_start_gets_a_verdict_and_never_an_exception(
+    call_sid: str, parameters: dict[str, str], now: float
+) -> None:
+    verdict = CallTokens(AUTH_TOKEN).check(call_sid, parameters, now)
+    assert verdict in {"missing", "malformed", "forged"}
