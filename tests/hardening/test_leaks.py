@@ -131,3 +131,43 @@ async def test_many_calls_leak_no_task_fd_socket_or_memory(
         assert growth < bound, f"RSS grew by {growth / 1e6:.1f} MB (bound {bound / 1e6:.1f} MB)"
         health = await env.healthz()
         assert health["active_calls"] == 0
+
+
+async def refused_call(url: str, guard: float) -> None:
+    """A stream of another account: the bridge ends it at 'start', its model still connecting."""
+    caller = SimulatedCaller(url, TwilioDialect(), speed=SPEED)
+    try:
+        await caller.start()
+        await caller.wait_closed(timeout=guard)
+    finally:
+        await caller.close()
+
+
+async def test_calls_refused_at_start_leak_nothing_either(
+    twilio_env: EnvFactory, kit: type[Kit], caplog: pytest.LogCaptureFixture
+) -> None:
+    if kit.fds() is None:
+        pytest.skip("needs /proc (Linux)")
+    count = kit.env_int("VOICEWIRE_SOAK_PARALLEL", 20, maximum=100)
+    async with twilio_env(keep=False, twilio_account_sid="AC" + "5" * 32) as env:
+        await refused_call(env.ws_url, kit.GUARD)  # warm-up
+        await env.server.wait_for_calls(0, timeout=kit.GUARD)
+        await kit.settle()
+        tasks_before = set(asyncio.all_tasks())
+        fds_before, sockets_before = kit.fds(), kit.sockets()
+
+        await asyncio.gather(*(refused_call(env.ws_url, kit.GUARD) for _ in range(count)))
+        await env.server.wait_for_calls(0, timeout=kit.GUARD)
+        await kit.settle()
+
+        assert kit.alive_tasks(tasks_before) == []
+        _forget_test_plugin_records()
+        gc.collect()
+        alive = [type(obj).__name__ for obj in (ref() for ref in env.refs) if obj is not None]
+        assert alive == [], f"still referenced after their calls: {alive}"
+        fds, sockets = await _resources_return_to(kit, fds_before, sockets_before, kit.GUARD)
+        assert (fds, sockets) == (fds_before, sockets_before)
+        # No caller audio reached the model.
+        assert all(kit.appended_of(session) == b"" for session in env.fake.sessions)
+    # Ended while the model connected: not an internal error of the transport.
+    assert "the connection task failed" not in caplog.text
