@@ -919,6 +919,8 @@ async def test_invalid_construction(rig: RigFactory) -> None:
         CallBridge(r.edge, r.model, max_pending_caller_audio_bytes=0)
     with pytest.raises(ConfigError, match="call_start_timeout"):
         CallBridge(r.edge, r.model, call_start_timeout=0)
+    with pytest.raises(ConfigError, match="connect_on_call_start"):
+        CallBridge(r.edge, r.model, connect_on_call_start=1)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="model_audio_format"):
         CallBridge(r.edge, r.model, model_audio_format="audio/pcm")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="heard_margin_ms"):
@@ -948,6 +950,38 @@ async def test_a_call_that_never_starts_is_ended(rig: RigFactory) -> None:
     (error,) = [e for e in r.log.of(ErrorEvent) if e.code == "call_start_timeout"]
     assert error.source == "telephony"
     assert r.model.status == "disconnected"
+    assert r.edge.closed
+
+
+@pytest.mark.parametrize("nowait", [False, True], ids=["queued", "nowait"])
+async def test_connect_on_call_start_opens_no_session_before_the_call_starts(
+    rig: RigFactory, nowait: bool
+) -> None:
+    r = rig(connect_on_call_start=True, nowait=nowait)
+    r.start()
+    await asyncio.sleep(0.05)
+    assert r.model.options == []  # nothing connected yet
+    assert r.bridge.status == "connecting"
+    frames = [bytes([0x10 + i]) * 160 for i in range(5)]
+    # 'start' and the first audio in one batch, as a provider sends them.
+    r.edge.start_call()
+    r.edge.feed(*(CallerAudio(data=f, timestamp_ms=i * 20) for i, f in enumerate(frames)))
+    await r.connected()
+    await r.until(lambda: len(r.model.received) == 800, "the first audio")
+    assert bytes(r.model.received) == b"".join(frames)  # held while connecting, none lost
+    assert len(r.model.options) == 1
+    r.edge.hang_up()
+    await r.finished()
+
+
+async def test_connect_on_call_start_never_connects_for_a_call_that_never_starts(
+    rig: RigFactory,
+) -> None:
+    r = rig(call_start_timeout=0.05, connect_on_call_start=True)
+    r.start()
+    await r.finished()
+    assert [e.code for e in r.log.of(ErrorEvent)] == ["call_start_timeout"]
+    assert r.model.options == []  # no model session was ever opened
     assert r.edge.closed
 
 

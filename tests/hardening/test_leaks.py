@@ -134,7 +134,7 @@ async def test_many_calls_leak_no_task_fd_socket_or_memory(
 
 
 async def refused_call(url: str, guard: float) -> None:
-    """A stream of another account: the bridge ends it at 'start', its model still connecting."""
+    """A stream of another account: the bridge ends it at 'start'."""
     caller = SimulatedCaller(url, TwilioDialect(), speed=SPEED)
     try:
         await caller.start()
@@ -143,13 +143,24 @@ async def refused_call(url: str, guard: float) -> None:
         await caller.close()
 
 
+@pytest.mark.parametrize(
+    "connect_on_call_start",
+    [True, False],
+    ids=["model-after-start", "model-connecting-when-refused"],
+)
 async def test_calls_refused_at_start_leak_nothing_either(
-    twilio_env: EnvFactory, kit: type[Kit], caplog: pytest.LogCaptureFixture
+    twilio_env: EnvFactory,
+    kit: type[Kit],
+    caplog: pytest.LogCaptureFixture,
+    connect_on_call_start: bool,
 ) -> None:
     if kit.fds() is None:
         pytest.skip("needs /proc (Linux)")
     count = kit.env_int("VOICEWIRE_SOAK_PARALLEL", 20, maximum=100)
-    async with twilio_env(keep=False, twilio_account_sid="AC" + "5" * 32) as env:
+    options = {"connect_on_call_start": connect_on_call_start}
+    async with twilio_env(
+        keep=False, twilio_account_sid="AC" + "5" * 32, bridge_options=options
+    ) as env:
         await refused_call(env.ws_url, kit.GUARD)  # warm-up
         await env.server.wait_for_calls(0, timeout=kit.GUARD)
         await kit.settle()
@@ -167,7 +178,9 @@ async def test_calls_refused_at_start_leak_nothing_either(
         assert alive == [], f"still referenced after their calls: {alive}"
         fds, sockets = await _resources_return_to(kit, fds_before, sockets_before, kit.GUARD)
         assert (fds, sockets) == (fds_before, sockets_before)
-        # No caller audio reached the model.
+        # No caller audio reached the model; with the default, no session was even opened.
         assert all(kit.appended_of(session) == b"" for session in env.fake.sessions)
+        if connect_on_call_start:
+            assert env.fake.sessions == ()
     # Ended while the model connected: not an internal error of the transport.
     assert "the connection task failed" not in caplog.text

@@ -312,6 +312,13 @@ class CallBridge(TransportBase):
         call_start_timeout: Seconds ``run`` waits for the edge's ``CallStarted`` before it
             ends the call (error code ``call_start_timeout``): a media connection that never
             starts a call must not hold a model session open. ``None`` waits forever.
+        connect_on_call_start: When ``run`` connects the model: at once (``False``, the
+            default: the session is being set up while the provider sends ``start``), or only
+            once the edge reported ``CallStarted`` (``True``). For an edge that checks the start
+            (an account, a call token), so that a connection it refuses never opens a model
+            session, which a replayed upgrade could otherwise open again and again. It costs
+            the time between the upgrade and ``start`` (one network round trip) on the first
+            answer.
         automatic_barge_in: Interrupt the caller's playback when the model hears the caller
             start speaking (also settable while the call runs, e.g. off for an announcement
             that must be heard whole). Off, :meth:`interrupt` still interrupts; the model's
@@ -340,6 +347,7 @@ class CallBridge(TransportBase):
         playout_latency_ms: float = 0.0,
         max_pending_caller_audio_bytes: int = DEFAULT_MAX_PENDING_CALLER_AUDIO_BYTES,
         call_start_timeout: float | None = DEFAULT_CALL_START_TIMEOUT,
+        connect_on_call_start: bool = False,
         automatic_barge_in: bool = True,
         observers: Iterable[object] = (),
         plugin_observers: bool = True,
@@ -441,6 +449,12 @@ class CallBridge(TransportBase):
                 "call_start_timeout", f"must be a number > 0 or None, got {call_start_timeout!r}"
             )
         self._call_start_timeout = call_start_timeout
+        if not isinstance(connect_on_call_start, bool):
+            raise ConfigError(
+                "connect_on_call_start", f"must be a bool, got {connect_on_call_start!r}"
+            )
+        self._connect_on_call_start = connect_on_call_start
+        self._deferred_connect: ConnectOptions | None = None
         self._start_timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._model_listeners: list[tuple[str, Listener]] = []
@@ -621,11 +635,10 @@ class CallBridge(TransportBase):
             self._mirror("connecting")
         if not self._connecting and self._connect_task is None:
             status = self._model.status
-            if status == "disconnected":
-                self._connect_task = asyncio.get_running_loop().create_task(
-                    self._connect_for_call(options if options is not None else ConnectOptions()),
-                    name="voicewire-bridge-connect",
-                )
+            if status == "disconnected" and self._connect_on_call_start and not self._call_started:
+                self._deferred_connect = options if options is not None else ConnectOptions()
+            elif status == "disconnected":
+                self._connect_model(options if options is not None else ConnectOptions())
             elif not self._connected_by_bridge:
                 # Someone else connected the model: the formats still have to be the bridge's.
                 if status == "connected":
@@ -937,10 +950,18 @@ class CallBridge(TransportBase):
         )
         self._request_end("no call start")
 
+    def _connect_model(self, options: ConnectOptions) -> None:
+        self._connect_task = asyncio.get_running_loop().create_task(
+            self._connect_for_call(options), name="voicewire-bridge-connect"
+        )
+
     def _on_call_started(self, event: CallStarted) -> None:
         if self._start_timer is not None:
             self._start_timer.cancel()
             self._start_timer = None
+        deferred, self._deferred_connect = self._deferred_connect, None
+        if deferred is not None and not self._closing:
+            self._connect_model(deferred)
         self._call_id = event.call_id
         self._call_started = True
         self._call_stopped = False
