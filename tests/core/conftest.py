@@ -95,6 +95,7 @@ class FakeEdge:
         acknowledgements: Whether the edge declares acknowledgements.
         audio_format: The edge's native format.
         play_gate: If given, ``play`` waits for it to be set (a full provider buffer).
+        checks_call_start: What the edge's capabilities say about refusing starts.
 
     A broken edge: put an exception in :attr:`faults` under a method's name (``"events"``,
     ``"play"``, ``"acknowledge_when_played"``, ``"clear"``, ``"close"``) and that method raises
@@ -108,10 +109,14 @@ class FakeEdge:
         acknowledgements: bool = True,
         audio_format: AudioFormat = MULAW_8K,
         play_gate: asyncio.Event | None = None,
+        checks_call_start: bool = False,
     ) -> None:
         self.pulse = pulse
         self._capabilities = EdgeCapabilities(
-            acknowledgements=acknowledgements, audio_format=audio_format, provider="fake"
+            acknowledgements=acknowledgements,
+            audio_format=audio_format,
+            provider="fake",
+            checks_call_start=checks_call_start,
         )
         self._inbound: asyncio.Queue[EdgeEvent | None] = asyncio.Queue()
         self.play_gate = play_gate
@@ -602,10 +607,12 @@ class RigFactory:
         send_gate: asyncio.Event | None = None,
         nowait: bool = False,
         clear_gate: asyncio.Event | None = None,
+        checks_call_start: bool = False,
         **bridge_options: Any,
     ) -> Rig:
         pulse = Pulse()
         edge_options: dict[str, Any] = {"clear_gate": clear_gate} if nowait else {}
+        edge_options["checks_call_start"] = checks_call_start
         edge = (NowaitEdge if nowait else FakeEdge)(
             pulse,
             acknowledgements=acknowledgements,

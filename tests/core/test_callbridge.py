@@ -974,6 +974,29 @@ async def test_connect_on_call_start_opens_no_session_before_the_call_starts(
     await r.finished()
 
 
+@pytest.mark.parametrize(
+    ("checks_call_start", "option", "deferred"),
+    [
+        (True, None, True),  # the edge checks starts: the default follows it
+        (False, None, False),
+        (True, False, False),  # the application's choice wins
+        (False, True, True),
+    ],
+)
+async def test_connect_on_call_start_follows_the_edge_unless_set(
+    rig: RigFactory, checks_call_start: bool, option: bool | None, deferred: bool
+) -> None:
+    r = rig(checks_call_start=checks_call_start, connect_on_call_start=option)
+    r.start()
+    if deferred:
+        await asyncio.sleep(0.05)
+        assert r.model.options == []
+        r.edge.start_call()
+    await r.connected()
+    r.edge.hang_up()
+    await r.finished()
+
+
 async def test_connect_on_call_start_never_connects_for_a_call_that_never_starts(
     rig: RigFactory,
 ) -> None:

@@ -215,6 +215,7 @@ async def test_start_yields_raw_then_call_started(harness: Harness) -> None:
         assert caps.acknowledgements is True
         assert caps.audio_format == MULAW_8K
         assert caps.provider == "twilio"
+        assert caps.checks_call_start is False  # no account or token to check
         assert rec.edge.call_sid == client.dialect.call_sid
         assert "acme" not in repr(raws[1].event)  # parameter values stay out of reprs
 
@@ -430,6 +431,7 @@ async def test_a_start_of_the_expected_account_starts_the_call() -> None:
             await ws.close()
         assert len(rec.of(CallStarted)) == 1
         assert rec.edge.account_sid == sid
+        assert rec.edge.capabilities.checks_call_start  # a bridge connects after 'start'
         assert rec.of(EdgeError) == []
     finally:
         await h.close()

@@ -312,13 +312,13 @@ class CallBridge(TransportBase):
         call_start_timeout: Seconds ``run`` waits for the edge's ``CallStarted`` before it
             ends the call (error code ``call_start_timeout``): a media connection that never
             starts a call must not hold a model session open. ``None`` waits forever.
-        connect_on_call_start: When ``run`` connects the model: at once (``False``, the
-            default: the session is being set up while the provider sends ``start``), or only
-            once the edge reported ``CallStarted`` (``True``). For an edge that checks the start
-            (an account, a call token), so that a connection it refuses never opens a model
-            session, which a replayed upgrade could otherwise open again and again. It costs
-            the time between the upgrade and ``start`` (one network round trip) on the first
-            answer.
+        connect_on_call_start: When ``run`` connects the model: at once (``False``: the
+            session is being set up while the provider sends ``start``), or only once the edge
+            reported ``CallStarted`` (``True``), so that a connection the edge refuses at its
+            start (an account, a call token) never opens a model session, which a replayed
+            upgrade could otherwise open again and again; that costs the time between the
+            upgrade and ``start`` (one network round trip) on the first answer. ``None`` (the
+            default): ``True`` for an edge whose capabilities say ``checks_call_start``.
         automatic_barge_in: Interrupt the caller's playback when the model hears the caller
             start speaking (also settable while the call runs, e.g. off for an announcement
             that must be heard whole). Off, :meth:`interrupt` still interrupts; the model's
@@ -347,7 +347,7 @@ class CallBridge(TransportBase):
         playout_latency_ms: float = 0.0,
         max_pending_caller_audio_bytes: int = DEFAULT_MAX_PENDING_CALLER_AUDIO_BYTES,
         call_start_timeout: float | None = DEFAULT_CALL_START_TIMEOUT,
-        connect_on_call_start: bool = False,
+        connect_on_call_start: bool | None = None,
         automatic_barge_in: bool = True,
         observers: Iterable[object] = (),
         plugin_observers: bool = True,
@@ -449,9 +449,11 @@ class CallBridge(TransportBase):
                 "call_start_timeout", f"must be a number > 0 or None, got {call_start_timeout!r}"
             )
         self._call_start_timeout = call_start_timeout
-        if not isinstance(connect_on_call_start, bool):
+        if connect_on_call_start is None:
+            connect_on_call_start = getattr(capabilities, "checks_call_start", False) is True
+        elif not isinstance(connect_on_call_start, bool):
             raise ConfigError(
-                "connect_on_call_start", f"must be a bool, got {connect_on_call_start!r}"
+                "connect_on_call_start", f"must be a bool or None, got {connect_on_call_start!r}"
             )
         self._connect_on_call_start = connect_on_call_start
         self._deferred_connect: ConnectOptions | None = None

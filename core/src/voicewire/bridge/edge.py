@@ -52,11 +52,15 @@ class EdgeCapabilities:
             (Twilio: marks). Without them the bridge estimates playback from the wall clock.
         audio_format: the native audio format of the provider's media stream, both ways.
         provider: a short provider name used in logs, spans and events (``"twilio"``).
+        checks_call_start: the edge may refuse a call's start (a foreign account, a missing
+            call token) and end the connection. A bridge then connects the model only once the
+            edge reported ``CallStarted``, so a refused connection opens no model session.
     """
 
     acknowledgements: bool
     audio_format: AudioFormat
     provider: str
+    checks_call_start: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -294,8 +294,14 @@ class TwilioEdge:
 
     @property
     def capabilities(self) -> EdgeCapabilities:
-        """Acknowledgements supported; the audio format from ``start`` (mu-law 8 kHz before)."""
-        return EdgeCapabilities(acknowledgements=True, audio_format=self._format, provider="twilio")
+        """Acknowledgements (marks); the format from ``start`` (mu-law 8 kHz before); whether
+        the start is checked (``account_sid``, ``call_tokens``)."""
+        return EdgeCapabilities(
+            acknowledgements=True,
+            audio_format=self._format,
+            provider="twilio",
+            checks_call_start=self._expected_account is not None or self._call_tokens is not None,
+        )
 
     @property
     def stream_sid(self) -> str | None:

@@ -241,9 +241,6 @@ class BridgeServer:
         if self._tokens is not None:
             self._edge_options["call_tokens"] = self._tokens
         self._bridge_options = dict(bridge_options or {})
-        if "account_sid" in self._edge_options or "call_tokens" in self._edge_options:
-            # The edge refuses some starts: open no model session before one is accepted.
-            self._bridge_options.setdefault("connect_on_call_start", True)
         self._on_call = on_call
         if self._public_url is not None:
             # Checked now, so that a bad URL fails at start-up and not on the first call.
@@ -489,8 +486,8 @@ def create_app(
             or the call is ended before it reaches the model (``TwilioEdge(account_sid=...)``):
             this is what stops a replayed upgrade, whose signature is valid. ``None``: any.
             With this or ``require_call_token``, each call's model connects only once the
-            ``start`` was accepted (``CallBridge(connect_on_call_start=True)``, unless
-            ``bridge_options`` says otherwise), so a refused stream opens no model session.
+            ``start`` was accepted (the edge declares ``checks_call_start``), so a refused
+            stream opens no model session.
         insecure_skip_signature: Accept unsigned requests (local testing only).
         telephony: The telephony edge's registry name; its factory is called with
             ``websocket=<MediaSocket>`` plus ``edge_options``.
