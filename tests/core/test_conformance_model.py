@@ -72,10 +72,17 @@ async def test_an_api_key_the_server_requires_comes_from_the_options(
 # --- broken transports -----------------------------------------------------------------------
 
 
+FORGOTTEN: list[asyncio.Task[Any]] = []
+"""The tasks LeaksOnClose leaves behind, so that the test can end them once the check saw them."""
+
+
 class LeaksOnClose(OpenAIRealtimeWebSocket):
     async def close(self) -> None:
         await super().close()
-        asyncio.get_running_loop().create_task(asyncio.Event().wait(), name="forgotten-pinger")
+        task = asyncio.get_running_loop().create_task(
+            asyncio.Event().wait(), name="forgotten-pinger"
+        )
+        FORGOTTEN.append(task)
 
 
 class DropsAnAudioByte(OpenAIRealtimeWebSocket):
@@ -125,6 +132,10 @@ async def test_a_broken_transport_fails(
             timeout=FAST_TIMEOUT,
             leak_grace=FAST_GRACE,
         )
+    for task in FORGOTTEN:
+        task.cancel()
+    await asyncio.gather(*FORGOTTEN, return_exceptions=True)
+    FORGOTTEN.clear()
     error = caught.value
     assert error.check == "check_model_transport"
     assert error.step.startswith(step)
