@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 
 from voicewire.bridge.edge import (
     CallerAudio,
+    CallStarted,
     CallStopped,
     EdgeError,
     EdgeEvent,
@@ -35,6 +37,7 @@ from voicewire.bridge.edge import (
 from voicewire.testing.telephony import OutboundMark
 from voicewire_twilio.caller import TwilioDialect
 from voicewire_twilio.edge import TwilioEdge
+from voicewire_twilio.protocol import CALL_TOKEN_PARAMETER, CallTokens
 
 SID = "MZ" + "0" * 32
 
@@ -69,8 +72,30 @@ class QueueSocket:
             self.inbound.put_nowait(None)
 
 
-def _dialect() -> TwilioDialect:
-    return TwilioDialect(stream_sid=SID, call_sid="CA" + "1" * 32, account_sid="AC" + "2" * 32)
+CALL = "CA" + "1" * 32
+ACCOUNT = "AC" + "2" * 32
+
+START_CHECKS = ("none", "account_ok", "account_bad", "token_ok", "token_bad")
+"""What the edge checks at 'start', and whether the dialect's 'start' passes."""
+
+
+def _dialect(parameters: dict[str, str] | None = None) -> TwilioDialect:
+    return TwilioDialect(
+        stream_sid=SID, call_sid=CALL, account_sid=ACCOUNT, custom_parameters=parameters
+    )
+
+
+def _edge_and_dialect(check: str, socket: QueueSocket) -> tuple[TwilioEdge, TwilioDialect]:
+    options: dict[str, Any] = {"outbound_buffer_ms": 400, "send_timeout": 0.01}
+    parameters: dict[str, str] = {"tenant": "acme"}
+    if check.startswith("account"):
+        options["account_sid"] = ACCOUNT if check == "account_ok" else "AC" + "9" * 32
+    elif check.startswith("token"):
+        tokens = CallTokens("fuzz-auth-token")
+        options["call_tokens"] = tokens
+        call = CALL if check == "token_ok" else "CA" + "8" * 32
+        parameters[CALL_TOKEN_PARAMETER] = tokens.mint(call, parameters, time.time())
+    return TwilioEdge(socket, **options), _dialect(parameters)
 
 
 def _mutate(frame: str, data: st.DataObject) -> str:
@@ -104,10 +129,12 @@ operation = st.one_of(
 )
 
 
-async def _scenario(ops: list[tuple[str, Any]], opened: bool, data: st.DataObject) -> None:
-    dialect = _dialect()
+async def _scenario(
+    ops: list[tuple[str, Any]], opened: bool, check: str, data: st.DataObject
+) -> None:
     socket = QueueSocket()
-    edge = TwilioEdge(socket, outbound_buffer_ms=400, send_timeout=0.01)
+    edge, dialect = _edge_and_dialect(check, socket)
+    accepted = check in ("none", "account_ok", "token_ok")
     events: list[EdgeEvent] = []
 
     async def consume() -> None:
@@ -183,7 +210,13 @@ async def _scenario(ops: list[tuple[str, Any]], opened: bool, data: st.DataObjec
         dialect.decode(frame)
     stops = [e for e in events if isinstance(e, CallStopped)]
     assert len(stops) == 1, stops
-    if opened and stopped_by_peer:
+    # The socket may close before the edge read the opening frames ('connected', 'start').
+    start_read = opened and edge.stats.frames_received >= 2
+    if start_read and not accepted:
+        # Refused at 'start': the call ends there, and no audio of it gets through.
+        assert stops[0].reason in ("account_mismatch", "call_token_refused")
+        assert [e for e in events if isinstance(e, CallerAudio)] == []
+    elif opened and accepted and stopped_by_peer:
         assert stops[0].reason in ("stop", "connection_closed")
     errors = [e for e in events if isinstance(e, EdgeError)]
     stats = edge.stats
@@ -194,10 +227,13 @@ async def _scenario(ops: list[tuple[str, Any]], opened: bool, data: st.DataObjec
     assert set(acked) <= set(requested)
     assert len(acked) == len(set(acked)), "a token was acknowledged twice"
     audio = [e for e in events if isinstance(e, CallerAudio)]
-    if opened:
+    if opened and accepted:
         # Valid media frames of the stream are never lost among the garbage.
         assert len(audio) >= valid_media
-    else:
+        if start_read:
+            started = [e for e in events if isinstance(e, CallStarted)]
+            assert started[0].custom_parameters == {"tenant": "acme"}  # the token taken out
+    elif not opened:
         assert audio == [] or any(kind == "mutated" for kind, _ in ops)
     assert all(isinstance(e.event, object) for e in events if isinstance(e, RawEdgeMessage))
     accounted = (
@@ -216,8 +252,8 @@ async def _scenario(ops: list[tuple[str, Any]], opened: bool, data: st.DataObjec
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(operation, max_size=40), st.booleans(), st.data())
+@given(st.lists(operation, max_size=40), st.booleans(), st.sampled_from(START_CHECKS), st.data())
 def test_edge_survives_any_interleaving(
-    ops: list[tuple[str, Any]], opened: bool, data: st.DataObject
+    ops: list[tuple[str, Any]], opened: bool, check: str, data: st.DataObject
 ) -> None:
-    asyncio.run(_scenario(ops, opened, data))
+    asyncio.run(_scenario(ops, opened, check, data))
