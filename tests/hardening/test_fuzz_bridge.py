@@ -183,6 +183,25 @@ async def _scenario(
         edge.vanish()
     elif end == "model_drop":
         model.drop()
+    elif end == "close_after_playback":
+        # Hang up after the goodbye: the provider plays out what it holds, the bridge waits.
+        gate.set()
+        send_gate.set()
+        # No model event comes any more: a response or item still open now never ends, and the
+        # wait can only time out (kept short); otherwise it must end with everything heard.
+        unfinished = bool(bridge.protocol.active_responses) or any(
+            not item.done for item in bridge.protocol.playback.items()
+        )
+        closing = asyncio.ensure_future(
+            bridge.close_after_playback(timeout=0.1 if unfinished else 10.0)
+        )
+        model_left = False
+        while not closing.done():
+            model_left = model_left or model.status != "connected"
+            edge.ack()
+            await asyncio.sleep(0.005)
+        heard = await closing
+        assert heard or unfinished or model_left, "gave up with nothing left to hear"
     else:
         await bridge.close()
     await asyncio.wait_for(asyncio.shield(task), 10.0)
@@ -249,7 +268,7 @@ BARGE_IN_WITH_AUDIO_WAITING = [
 @given(
     steps=st.lists(step, min_size=15, max_size=60),
     config=st.sampled_from(CONFIGS),
-    end=st.sampled_from(["hang_up", "vanish", "model_drop", "close"]),
+    end=st.sampled_from(["hang_up", "vanish", "model_drop", "close", "close_after_playback"]),
     drain=st.booleans(),
 )
 def test_bridge_accounts_for_every_byte_in_any_interleaving(
