@@ -83,6 +83,7 @@ async def _scenario(
     model_format: AudioFormat | None,
     end: str,
     drain: bool,
+    deferred: bool = False,
 ) -> None:
     waker: Waker = kit.Waker()
     gate = asyncio.Event()
@@ -99,9 +100,12 @@ async def _scenario(
         model_audio_format=model_format,
         inactivity_timeout_ms=None,  # padding would insert silence at wall-clock moments
         max_pending_caller_audio_bytes=2048,
+        connect_on_call_start=deferred,
         plugin_observers=False,
     )
     task = asyncio.get_running_loop().create_task(bridge.run(ConnectOptions()))
+    if deferred:
+        await asyncio.sleep(0)  # run() starts and waits for the call's start
     edge.start_call()
     out_format = model_format or edge_format
     pass_through = model_format is None
@@ -262,14 +266,27 @@ BARGE_IN_WITH_AUDIO_WAITING = [
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Paths random generation reaches rarely: overflow on both sides, and "closed" leftovers ...
-@example(steps=SLOW_MODEL_AND_FULL_EDGE, config=(MULAW_8K, None), end="close", drain=False)
+@example(
+    steps=SLOW_MODEL_AND_FULL_EDGE,
+    config=(MULAW_8K, None),
+    end="close",
+    drain=False,
+    deferred=False,
+)
 # ... and a barge-in while audio waits in the bridge ("cleared") with late audio ("interrupted").
-@example(steps=BARGE_IN_WITH_AUDIO_WAITING, config=(MULAW_8K, None), end="hang_up", drain=True)
+@example(
+    steps=BARGE_IN_WITH_AUDIO_WAITING,
+    config=(MULAW_8K, None),
+    end="hang_up",
+    drain=True,
+    deferred=False,
+)
 @given(
     steps=st.lists(step, min_size=15, max_size=60),
     config=st.sampled_from(CONFIGS),
     end=st.sampled_from(["hang_up", "vanish", "model_drop", "close", "close_after_playback"]),
     drain=st.booleans(),
+    deferred=st.booleans(),
 )
 def test_bridge_accounts_for_every_byte_in_any_interleaving(
     kit: type[Kit],
@@ -277,6 +294,7 @@ def test_bridge_accounts_for_every_byte_in_any_interleaving(
     config: tuple[AudioFormat, AudioFormat | None],
     end: str,
     drain: bool,
+    deferred: bool,
 ) -> None:
     edge_format, model_format = config
-    asyncio.run(_scenario(kit, steps, edge_format, model_format, end, drain))
+    asyncio.run(_scenario(kit, steps, edge_format, model_format, end, drain, deferred))
