@@ -292,76 +292,64 @@ async def call_cli(*args: str, **env: str) -> tuple[int, str, str]:
     return process.returncode, stdout.decode(), stderr.decode()
 
 
-async def test_call_against_a_running_serve() -> None:
+@contextlib.asynccontextmanager
+async def serving_a_fake_model(*serve_args: str, **env: str) -> AsyncIterator[Running]:
+    """``voicewire fake-model``, and ``voicewire serve SERVE_ARGS`` in front of it."""
     async with running("fake-model", "--port", "0") as fake:
         realtime_url = fake.first_line.removeprefix("listening on ")
         async with running(
-            "serve",
-            "--port",
-            "0",
-            "--realtime-url",
-            realtime_url,
-            "--insecure-skip-signature",
-            "--trace",
-            TRACE,
-            OPENAI_API_KEY="sk-cli-secret",
+            "serve", "--port", "0", "--realtime-url", realtime_url, *serve_args, **env
         ) as serve:
-            match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)", serve.first_line)
-            assert match, serve.first_line
-            url = match[1].replace("http://", "ws://") + "/media-stream"
-            code, out, err = await call_cli("--url", url, "--seconds", "3")
-            assert code == 0, err
-            assert out.startswith(f"connected to {url}")
-            heard = re.search(r"heard (\d+) ms of audio", out)
-            assert heard, out
-            assert int(heard[1]) > 0
-            assert "hung up" in out
-            code, serve_stderr = await serve.stop()
-        assert code == 0
-        if TRACE == "console":
-            # The tracing plugin printed the call's span tree when the session ended.
-            assert "voicewire.session" in serve_stderr
-        assert "no --public-url" in serve_stderr
-        assert "sk-cli-secret" not in serve_stderr
+            yield serve
         await fake.stop()
+
+
+async def test_call_against_a_running_serve() -> None:
+    async with serving_a_fake_model(
+        "--insecure-skip-signature", "--trace", TRACE, OPENAI_API_KEY="sk-cli-secret"
+    ) as serve:
+        match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)", serve.first_line)
+        assert match, serve.first_line
+        url = match[1].replace("http://", "ws://") + "/media-stream"
+        code, out, err = await call_cli("--url", url, "--seconds", "3")
+        assert code == 0, err
+        assert out.startswith(f"connected to {url}")
+        heard = re.search(r"heard (\d+) ms of audio", out)
+        assert heard, out
+        assert int(heard[1]) > 0
+        assert "hung up" in out
+        code, serve_stderr = await serve.stop()
+    assert code == 0
+    if TRACE == "console":
+        # The tracing plugin printed the call's span tree when the session ended.
+        assert "voicewire.session" in serve_stderr
+    assert "no --public-url" in serve_stderr
+    assert "sk-cli-secret" not in serve_stderr
 
 
 async def test_call_rings_the_webhook_of_a_serve_that_requires_call_tokens() -> None:
     token = "cli-auth-token-secret"
-    async with running("fake-model", "--port", "0") as fake:
-        realtime_url = fake.first_line.removeprefix("listening on ")
-        async with running(
-            "serve",
-            "--port",
-            "0",
-            "--realtime-url",
-            realtime_url,
-            "--require-call-token",
-            TWILIO_AUTH_TOKEN=token,
-        ) as serve:
-            base = serve.first_line.removeprefix("listening on ")
-            stream = base.replace("http://", "ws://") + "/media-stream"
-            # Through the webhook, as Twilio does: the TwiML's token opens the stream.
-            code, out, err = await call_cli(
-                "--webhook", f"{base}/twiml", "--seconds", "3", TWILIO_AUTH_TOKEN=token
-            )
-            assert code == 0, err
-            assert out.startswith(f"the webhook answered: stream to {stream}\nconnected to")
-            heard = re.search(r"heard (\d+) ms of audio", out)
-            assert heard, out
-            assert int(heard[1]) > 0
-            # Straight to the stream, with a valid upgrade signature but no token: ended at once.
-            code, out, err = await call_cli(
-                "--url", stream, "--seconds", "3", TWILIO_AUTH_TOKEN=token
-            )
-            assert code == 0, err
-            assert "heard 0 ms of audio" in out
-            assert "the bridge closed the call" in out
-            code, serve_stderr = await serve.stop()
-        assert code == 0
-        assert "call_token_refused" in serve_stderr
-        assert token not in serve_stderr
-        await fake.stop()
+    async with serving_a_fake_model("--require-call-token", TWILIO_AUTH_TOKEN=token) as serve:
+        base = serve.first_line.removeprefix("listening on ")
+        stream = base.replace("http://", "ws://") + "/media-stream"
+        # Through the webhook, as Twilio does: the TwiML's token opens the stream.
+        code, out, err = await call_cli(
+            "--webhook", f"{base}/twiml", "--seconds", "3", TWILIO_AUTH_TOKEN=token
+        )
+        assert code == 0, err
+        assert out.startswith(f"the webhook answered: stream to {stream}\nconnected to")
+        heard = re.search(r"heard (\d+) ms of audio", out)
+        assert heard, out
+        assert int(heard[1]) > 0
+        # Straight to the stream, with a valid upgrade signature but no token: ended at once.
+        code, out, err = await call_cli("--url", stream, "--seconds", "3", TWILIO_AUTH_TOKEN=token)
+        assert code == 0, err
+        assert "heard 0 ms of audio" in out
+        assert "the bridge closed the call" in out
+        code, serve_stderr = await serve.stop()
+    assert code == 0
+    assert "call_token_refused" in serve_stderr
+    assert token not in serve_stderr
 
 
 @pytest.mark.parametrize(
