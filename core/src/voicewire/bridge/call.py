@@ -430,6 +430,9 @@ class CallBridge(TransportBase):
         self._end_reason: str | None = None
         self._stop = asyncio.Event()
         self._connect_task: asyncio.Task[None] | None = None
+        # Set once the model is connecting (or the bridge's connect gave up): caller audio that
+        # arrived before a deferred connect reached the model waits for it (see _send_up).
+        self._connect_began = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         # Tasks only while there is something to send, started eagerly (voicewire.bridge.tasks):
         # a send that need not wait is done before the handler that queued it returns. When the
@@ -840,6 +843,8 @@ class CallBridge(TransportBase):
                 error=exc,
             )
             self._request_end("model connection failed")
+        finally:
+            self._connect_began.set()
 
     async def _force_formats_now(self) -> None:
         try:
@@ -1131,6 +1136,8 @@ class CallBridge(TransportBase):
             self._protocol.response_done(event.response_id, self._now())
 
     def _model_status(self, status: TransportStatus) -> None:
+        if status in _ACTIVE:
+            self._connect_began.set()
         if self._closing:
             return
         if status == "connected":
@@ -1299,6 +1306,12 @@ class CallBridge(TransportBase):
             item = self._up_inflight = up.popleft()
             self._up_pending_model -= len(item.data)
             status = self._model.status
+            connect = self._connect_task
+            if status not in _ACTIVE and connect is not None and not connect.done():
+                # Connected on the call's start, and this audio came with it: with eager tasks
+                # the uplink can run before the connect reached the model. It waits, not drops.
+                await self._connect_began.wait()
+                status = self._model.status
             if status not in _ACTIVE:
                 self._up_inflight = None
                 self._up_pending_edge -= item.edge_nbytes
