@@ -12,6 +12,7 @@ their types are imported under ``TYPE_CHECKING`` only.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -96,6 +97,9 @@ class FakeEdge:
         audio_format: The edge's native format.
         play_gate: If given, ``play`` waits for it to be set (a full provider buffer).
         checks_call_start: What the edge's capabilities say about refusing starts.
+        max_buffered_ms: What the edge's capabilities say about pacing.
+
+    :attr:`play_times` holds the monotonic time of each play, for pacing.
 
     A broken edge: put an exception in :attr:`faults` under a method's name (``"events"``,
     ``"play"``, ``"acknowledge_when_played"``, ``"clear"``, ``"close"``) and that method raises
@@ -110,6 +114,7 @@ class FakeEdge:
         audio_format: AudioFormat = MULAW_8K,
         play_gate: asyncio.Event | None = None,
         checks_call_start: bool = False,
+        max_buffered_ms: float | None = None,
     ) -> None:
         self.pulse = pulse
         self._capabilities = EdgeCapabilities(
@@ -117,10 +122,12 @@ class FakeEdge:
             audio_format=audio_format,
             provider="fake",
             checks_call_start=checks_call_start,
+            max_buffered_ms=max_buffered_ms,
         )
         self._inbound: asyncio.Queue[EdgeEvent | None] = asyncio.Queue()
         self.play_gate = play_gate
         self.played = bytearray()
+        self.play_times: list[float] = []
         self.log: list[tuple[str, object]] = []
         self.outstanding: list[str] = []
         self.plays_waiting = 0
@@ -186,6 +193,7 @@ class FakeEdge:
             finally:
                 self.plays_waiting -= 1
         self.played += data
+        self.play_times.append(time.monotonic())
         self.log.append(("play", bytes(data)))
         self.pulse()
 
@@ -234,6 +242,7 @@ class NowaitEdge(FakeEdge):
         self.nowait_taken += 1
         if data:
             self.played += data
+            self.play_times.append(time.monotonic())
             self.log.append(("play", bytes(data)))
         if token is not None:
             self.log.append(("ack", token))
@@ -608,11 +617,13 @@ class RigFactory:
         nowait: bool = False,
         clear_gate: asyncio.Event | None = None,
         checks_call_start: bool = False,
+        max_buffered_ms: float | None = None,
         **bridge_options: Any,
     ) -> Rig:
         pulse = Pulse()
         edge_options: dict[str, Any] = {"clear_gate": clear_gate} if nowait else {}
         edge_options["checks_call_start"] = checks_call_start
+        edge_options["max_buffered_ms"] = max_buffered_ms
         edge = (NowaitEdge if nowait else FakeEdge)(
             pulse,
             acknowledgements=acknowledgements,

@@ -41,6 +41,7 @@ from voicewire.bridge.edge import (
     PlaybackAcknowledged,
     RawEdgeMessage,
     TelephonyEdge,
+    _max_buffered_ms,
 )
 from voicewire.bridge.model import BridgeableModel
 from voicewire.bridge.padding import DEFAULT_INACTIVITY_TIMEOUT_MS
@@ -442,8 +443,17 @@ class CallBridge(TransportBase):
         # DTMF and mark echoes.
         self._uplink = Drain(self._send_up, name="voicewire-bridge-uplink")
         self._downlink = Drain(self._carry_out_commands, name="voicewire-bridge-downlink")
-        self._playing = False  # the downlink is inside edge.play()
+        self._playing = False  # the downlink is inside edge.play() (or paces before it)
         self._abandon_play = False  # ...and a barge-in cancelled it there
+        # Pacing, for an edge whose provider takes only so much audio ahead of playback: model
+        # audio goes out in pieces of at most that much, each once the estimated playout (the
+        # wall clock at the format's rate, as the provider plays it) leaves room for it.
+        self._max_buffered_ms = _max_buffered_ms(getattr(capabilities, "max_buffered_ms", None))
+        self._piece_bytes: int | None = None
+        if self._max_buffered_ms is not None:
+            frame = self._edge_format.nbytes_for_ms(20)
+            self._piece_bytes = max(frame, int(self._max_buffered_ms // 20) * frame)
+        self._playout_end_ms = 0.0  # when what was handed to the edge will have played
         self._timer: asyncio.TimerHandle | None = None
         if call_start_timeout is not None and not (
             isinstance(call_start_timeout, int | float) and call_start_timeout > 0
@@ -1078,15 +1088,40 @@ class CallBridge(TransportBase):
             out = self._out_conv.convert(data)
         token = verdict.token
         if not (out and self._play_now(out, nbytes, token)):
-            self._down_push(_Play(out, nbytes))
+            self._push_play(out, nbytes)
             if token is not None:
                 self._down_push(_Ack(token))
         self._emitter.emit("audio", event)
+
+    def _push_play(self, data: bytes, model_nbytes: int) -> None:
+        size = self._piece_bytes
+        if size is None or len(data) <= size:
+            self._down_push(_Play(data, model_nbytes))
+            return
+        # Paced: no piece longer than the provider takes ahead. The model's bytes a piece
+        # accounts for are shared out in proportion, so that they add up.
+        total = len(data)
+        for start in range(0, total, size):
+            end = min(total, start + size)
+            share = model_nbytes * end // total - model_nbytes * start // total
+            self._down_push(_Play(data[start:end], share))
+
+    def _pace_wait_s(self, edge_nbytes: int) -> float:
+        """How long to wait before handing ``edge_nbytes`` to a paced edge (0: at once)."""
+        limit = self._max_buffered_ms
+        if limit is None:
+            return 0.0
+        room = max(0.0, limit - self._edge_format.duration_ms(edge_nbytes))
+        return max(0.0, self._playout_end_ms - self._now() - room) / 1000.0
 
     def _play_now(self, data: bytes, model_nbytes: int, token: str | None) -> bool:
         """Hand audio (and its token) to the edge at once, if nothing queued must go first."""
         nowait = self._play_nowait
         if nowait is None or self._down or self._downlink.running or not self._started:
+            return False
+        if self._piece_bytes is not None and (
+            len(data) > self._piece_bytes or self._pace_wait_s(len(data)) > 0
+        ):
             return False
         try:
             taken = nowait(data, token)
@@ -1384,11 +1419,15 @@ class CallBridge(TransportBase):
             return
         # Awaited in the downlink itself, not in a task of its own: that would cost two more
         # turns of the event loop per chunk. A barge-in abandons a play that waits for room in
-        # the edge's buffer by cancelling the downlink, which the except clause takes back.
+        # the edge's buffer (or for its pace) by cancelling the downlink, which the except
+        # clause takes back.
         exc: Exception | None = None
         abandoned = False
         self._playing = True
         try:
+            wait = self._pace_wait_s(len(data))
+            if wait > 0:
+                await asyncio.sleep(wait)
             await self._edge.play(data)
         except asyncio.CancelledError:
             if not self._abandon_play or self._closing:
@@ -1420,6 +1459,9 @@ class CallBridge(TransportBase):
         self._played(command.model_nbytes, len(data))
 
     def _played(self, model_nbytes: int, edge_nbytes: int) -> None:
+        if self._max_buffered_ms is not None:
+            start = max(self._playout_end_ms, self._now())
+            self._playout_end_ms = start + self._edge_format.duration_ms(edge_nbytes)
         self._model_played += model_nbytes
         self._edge_chunks += 1
         self._edge_bytes += edge_nbytes
@@ -1443,6 +1485,7 @@ class CallBridge(TransportBase):
         try:
             if plan.clear_edge:
                 await self._edge_command("clear")
+                self._playout_end_ms = self._now()  # the provider's buffer is empty
             if plan.cancel_response and self._model.status == "connected":
                 await self._model_command("cancel_response")
             for truncation in plan.truncations:

@@ -9,12 +9,14 @@ every provider (format conversion, playback tracking, barge-in, truncation, padd
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from voicewire.audio.formats import AudioFormat
+from voicewire.errors import ConfigError
 
 __all__ = [
     "CallStarted",
@@ -43,6 +45,29 @@ def _dict(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value) if value is not None else {}
 
 
+_MIN_BUFFERED_MS = 20  # one frame of a typical packet time: less cannot be paced in frames
+
+
+def _check_max_buffered(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _max_buffered_ms(value)
+
+
+def _max_buffered_ms(value: object) -> float | None:
+    # Also used by the bridge, whose edge may declare its capabilities with another class.
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not _MIN_BUFFERED_MS <= value < math.inf
+    ):
+        raise ConfigError(
+            "max_buffered_ms",
+            f"must be None or a finite number >= {_MIN_BUFFERED_MS}, got {value!r}",
+        )
+    return float(value)
+
+
 @attrs.frozen(kw_only=True)
 class EdgeCapabilities:
     """What an edge can do, declared once.
@@ -55,12 +80,21 @@ class EdgeCapabilities:
         checks_call_start: the edge may refuse a call's start (a foreign account, a missing
             call token) and end the connection. A bridge then connects the model only once the
             edge reported ``CallStarted``, so a refused connection opens no model session.
+        max_buffered_ms: how far ahead of playback the provider takes audio, in milliseconds.
+            ``None`` (the default): as far as it is sent; a model speaks faster than real time,
+            and the provider queues the rest (Twilio holds minutes). A number, for a provider
+            that plays what arrives and drops or garbles what comes too early (an RTP gateway,
+            many SIP media servers): the bridge paces the model's audio to real time itself,
+            handing the edge at most this much beyond what the wall clock says has played, in
+            pieces no longer than that; what it holds back is dropped on a barge-in without
+            reaching the provider. At least 20.
     """
 
     acknowledgements: bool
     audio_format: AudioFormat
     provider: str
     checks_call_start: bool = False
+    max_buffered_ms: float | None = attrs.field(default=None, validator=_check_max_buffered)
 
 
 @attrs.frozen(kw_only=True)
