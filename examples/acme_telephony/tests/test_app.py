@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from voicewire_acme.app import MEDIA_PATH, create_app
 from voicewire_acme.caller import AcmeDialect
+from voicewire_acme.protocol import MAX_BUFFERED_MS
 
 import voicewire
 from voicewire.bridge import BridgeableModel
@@ -105,3 +106,36 @@ async def test_a_connection_without_hello_is_closed(
     async with SimulatedCaller(url, Silent(), keepalive=False) as caller:
         await caller.hang_up()  # "bye" before "hello": the app gives up on the connection
         await caller.wait_closed(timeout=GUARD)
+
+
+@pytest.mark.voicewire_fake_server(pace=0)  # the model sends its whole answer at once
+async def test_the_answer_reaches_acme_no_faster_than_it_plays(
+    no_task_leaks: None,
+    fake_realtime_server: FakeRealtimeServer,
+    serve: Callable[..., object],
+) -> None:
+    # Acme drops what comes more than MAX_BUFFERED_MS ahead of its playback: the bridge paces
+    # the answer. Checked from below only (a slow machine can make audio later, never earlier):
+    # a burst handed on as it came would arrive within a few milliseconds.
+    url = await serve()  # type: ignore[misc]
+    dialect = AcmeDialect(codec="pcmu")
+    async with SimulatedCaller(url, dialect) as caller:
+        speech = speech_like(800, dialect.audio_format, seed="acme-paced")
+        await caller.say(speech[: len(speech) - len(speech) % 160])
+        await fake_realtime_server.wait_for_server_event("response.done", timeout=GUARD)
+        answer = sum(
+            len(base64.b64decode(str(event["delta"])))
+            for event in fake_realtime_server.session(0).server_events_of(
+                "response.output_audio.delta"
+            )
+        )
+        await caller.wait_heard(answer, timeout=GUARD)
+        received = caller.entries("audio_received")
+        total_ms = sum(int(str(entry.detail["nbytes"])) for entry in received) / 8.0
+        assert total_ms >= answer / 8.0
+        spread_ms = received[-1].at_ms - received[0].at_ms
+        assert answer / 8.0 >= 600  # enough audio for the bound below to mean something
+        assert spread_ms >= answer / 8.0 - MAX_BUFFERED_MS - 200, (spread_ms, answer)
+        assert all(int(str(e.detail["nbytes"])) <= MAX_BUFFERED_MS * 8 for e in received)
+        await caller.hang_up()
+    await fake_realtime_server.wait_closed(0, timeout=GUARD)

@@ -52,7 +52,7 @@ def test_hello_announces_the_codec_and_parameters() -> None:
     )
     assert call.audio_format == MULAW_8K
     assert call.capabilities == EdgeCapabilities(
-        acknowledgements=True, audio_format=MULAW_8K, provider="acme"
+        acknowledgements=True, audio_format=MULAW_8K, provider="acme", max_buffered_ms=200
     )
     assert call.call_id == "c9"
 

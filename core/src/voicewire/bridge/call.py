@@ -280,8 +280,9 @@ class CallBridge(TransportBase):
     re-emits the model's events (``audio`` only for audio handed to the caller), adds the call's
     own (``call_start``, ``call_stop``, ``dtmf``, ``mark``, the edge's raw messages on ``*``),
     and its ``send_*`` methods reach the model. It owns caller-audio forwarding, format
-    conversion, silence padding, playback tracking from acknowledgements, barge-in and
-    truncation, and the close rules.
+    conversion, silence padding, playback tracking from acknowledgements, pacing for a provider
+    with a small buffer (``EdgeCapabilities.max_buffered_ms``), barge-in and truncation, and the
+    close rules.
 
     Typical use, in the provider's WebSocket handler::
 

@@ -15,7 +15,9 @@ From Acme:
 
 To Acme:
 
-* ``{"type": "play", "data": "<base64>"}``: queue audio, at most one second per frame;
+* ``{"type": "play", "data": "<base64>"}``: queue audio, at most one second per frame; Acme
+  queues at most ``MAX_BUFFERED_MS`` ahead of what it has played and drops what comes earlier,
+  so the bridge paces its audio (``EdgeCapabilities.max_buffered_ms``);
 * ``{"type": "mark", "ref": "<ref>"}``: report ``played`` when playback reaches this point;
 * ``{"type": "flush"}``: drop every queued audio; Acme then reports ``played`` for every mark
   still queued.
@@ -52,6 +54,7 @@ __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "DIGITS",
     "FRAME_MS",
+    "MAX_BUFFERED_MS",
     "MAX_PLAY_BYTES",
     "MAX_REF_LENGTH",
     "AcmeCall",
@@ -65,6 +68,9 @@ FRAME_MS: Final = 20
 
 MAX_PLAY_BYTES: Final = 8000
 """Largest audio payload of one ``play`` frame: one second at 8 kHz."""
+
+MAX_BUFFERED_MS: Final = 200
+"""How far ahead of playback Acme queues audio; what arrives earlier is dropped."""
 
 MAX_REF_LENGTH: Final = 64
 """Longest mark ``ref`` Acme accepts."""
@@ -114,8 +120,13 @@ class AcmeCall:
 
     @property
     def capabilities(self) -> EdgeCapabilities:
-        """Acknowledgements (Acme's marks) and the call's audio format."""
-        return EdgeCapabilities(acknowledgements=True, audio_format=self._format, provider="acme")
+        """Acknowledgements (Acme's marks), the call's audio format, Acme's small buffer."""
+        return EdgeCapabilities(
+            acknowledgements=True,
+            audio_format=self._format,
+            provider="acme",
+            max_buffered_ms=MAX_BUFFERED_MS,
+        )
 
     @property
     def call_id(self) -> str | None:
