@@ -14,7 +14,13 @@ of its class, an example of an error) is marked on the line just before its fenc
 
     <!-- docs-check: skip (a signature, not code) -->
 
-and is neither compiled nor checked; the reason in brackets is required.
+and is neither compiled nor checked; the reason in brackets is required. A block that is a whole
+program needing nothing from outside (no network, no key, no name from the page) is marked::
+
+    <!-- docs-check: run -->
+
+and is also run, in a process of its own (as the body of ``asyncio.run`` if it awaits), and must
+exit normally within a minute: its reader can paste it and see it work.
 
     python tools/check_doc_snippets.py [--root DIR]
 
@@ -35,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 SKIP = re.compile(r"<!--\s*docs-check:\s*skip\b\s*(?:\((?P<reason>[^)]*)\))?\s*-->\s*$")
+RUN = re.compile(r"<!--\s*docs-check:\s*run\s*-->\s*$")
+RUN_TIMEOUT = 60.0
 MYPY_LINE = re.compile(r"^(?P<file>snippet_\d+\.py):(?P<line>\d+): (?P<message>error: .*)$")
 ASYNC_WRAPPER = "async def _snippet() -> None:\n"
 
@@ -47,6 +55,7 @@ class Snippet:
     line: int  # 1-based line of the block's first line of code in the page
     code: str
     skip: str | None  # the reason given in the skip marker, or None when it is checked
+    run: bool = False  # marked to be run as well
 
 
 def pages(root: Path) -> list[Path]:
@@ -65,7 +74,8 @@ def snippets(page: Path) -> list[Snippet]:
         marker = SKIP.search(before)
         skip = None if marker is None else (marker.group("reason") or "").strip()
         line = text.count("\n", 0, match.start()) + 2
-        found.append(Snippet(page=page, line=line, code=match.group(1), skip=skip))
+        run = RUN.search(before) is not None
+        found.append(Snippet(page=page, line=line, code=match.group(1), skip=skip, run=run))
     return found
 
 
@@ -111,11 +121,42 @@ def check(root: Path, *, type_check: bool = True) -> list[str]:
             module = as_module(snippet)
             if isinstance(module, str):
                 problems.append(f"{_where(snippet, root, 1)}: does not compile: {module}")
-            else:
-                modules.append((snippet, *module))
+                continue
+            modules.append((snippet, *module))
+            if snippet.run:
+                problems += _run(root, snippet, *module)
     if type_check and modules:
         problems += _mypy(root, modules)
     return problems
+
+
+def _run(root: Path, snippet: Snippet, source: str, offset: int) -> list[str]:
+    if offset:
+        source += "\n\nimport asyncio\n\nasyncio.run(_snippet())\n"
+    with tempfile.TemporaryDirectory(prefix="doc_example_") as tmp:
+        path = Path(tmp) / "example.py"
+        path.write_text(source, encoding="utf-8")
+        try:
+            result = subprocess.run(
+                [sys.executable, str(path)],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return [f"{_where(snippet, root, 1)}: still running after {RUN_TIMEOUT:g} s"]
+    if result.returncode == 0:
+        return []
+    lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+    # The traceback's innermost line of the example names where it failed.
+    at = 1
+    for line in lines:
+        found = re.search(r'File ".*example\.py", line (\d+)', line)
+        if found:
+            at = max(1, int(found.group(1)) - offset)
+    return [f"{_where(snippet, root, at)}: raised when run: {lines[-1]}"]
 
 
 def _mypy(root: Path, modules: Sequence[tuple[Snippet, str, int]]) -> list[str]:
@@ -170,8 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems = check(root)
     for problem in problems:
         print(problem)
-    count = sum(1 for page in pages(root) for snippet in snippets(page) if snippet.skip is None)
-    print(f"{count} examples checked, {len(problems)} problems", file=sys.stderr)
+    checked = [s for page in pages(root) for s in snippets(page) if s.skip is None]
+    runs = sum(1 for snippet in checked if snippet.run)
+    print(f"{len(checked)} examples checked, {runs} run, {len(problems)} problems", file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -29,8 +29,10 @@ def test_every_example_of_the_docs_compiles_and_type_checks() -> None:
     result = run_check(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    checked = int(result.stderr.split()[0])
+    words = result.stderr.split()
+    checked, run = int(words[0]), int(words[3])
     assert checked >= 50, result.stderr  # the pages hold some sixty examples: all were found
+    assert run >= 10, result.stderr  # and the whole programs among them ran
 
 
 PAGE = """\
@@ -77,6 +79,23 @@ print("a skip marker without a reason")
     def method(self) -> None:  # an excerpt, unmarked
         pass
 ```
+
+Run, and fine: a coroutine's steps, run as one.
+
+<!-- docs-check: run -->
+```python
+import asyncio
+await asyncio.sleep(0)
+```
+
+Run, and raising on its third line:
+
+<!-- docs-check: run -->
+```python
+import asyncio
+await asyncio.sleep(0)
+assert 1 + 1 == 3, "arithmetic"
+```
 """
 
 
@@ -93,15 +112,17 @@ def test_each_fault_is_reported_at_its_page_and_line(tmp_path: Path) -> None:
     awaited = lines.index('count: int = "two"') + 1
     no_reason = lines.index('print("a skip marker without a reason")') + 1
     excerpt = lines.index("    def method(self) -> None:  # an excerpt, unmarked") + 1
+    raised = lines.index('assert 1 + 1 == 3, "arithmetic"') + 1
     expected_prefixes = [
         f"docs/page.md:{syntax}: does not compile:",
         f"docs/page.md:{no_reason}: a docs-check skip marker needs a reason",
         f"docs/page.md:{excerpt}: does not compile:",
         f'docs/page.md:{keyword}: error: Unexpected keyword argument "rate"',
         f"docs/page.md:{awaited}: error: Incompatible types in assignment",
+        f"docs/page.md:{raised}: raised when run: AssertionError: arithmetic",
     ]
     assert len(problems) == len(expected_prefixes), problems
     for prefix in expected_prefixes:
         assert any(p.startswith(prefix) for p in problems), (prefix, problems)
-    # The good block, the README and the signature behind its marker raised nothing.
-    assert "6 examples checked, 5 problems" in result.stderr
+    # The good blocks, the README and the signature behind its marker raised nothing.
+    assert "8 examples checked, 2 run, 6 problems" in result.stderr
