@@ -646,6 +646,15 @@ class RigFactory:
         self.made.append(rig)
         return rig
 
+    async def started(self, **options: Any) -> Rig:
+        """A rig (built with ``options``) whose bridge runs, model connected, call started."""
+        r = self(**options)
+        r.start()
+        await r.connected()
+        r.edge.start_call()
+        await r.until(lambda: bool(r.log.on("call_start")), "call_start")
+        return r
+
 
 @pytest.fixture
 async def rig(no_task_leaks: None) -> AsyncIterator[RigFactory]:

@@ -70,16 +70,6 @@ def peak_hz(pcm: bytes, rate: int) -> float:
     return float(np.argmax(spectrum) * rate / len(samples))
 
 
-async def started(rig: RigFactory, **options: Any) -> Rig:
-    """A rig whose bridge runs, model connected, call started."""
-    r = rig(**options)
-    r.start()
-    await r.connected()
-    r.edge.start_call()
-    await r.until(lambda: bool(r.log.on("call_start")), "call_start")
-    return r
-
-
 async def speaking(r: Rig, chunks: int, nbytes: int = 800) -> None:
     """The model starts response r1 / item i1 and sends ``chunks`` chunks; wait for the edge."""
     r.model.respond("r1")
@@ -191,7 +181,7 @@ async def test_transcoding_round_trip(rig: RigFactory, balanced: Balanced) -> No
 
 
 async def test_malformed_audio_is_dropped_and_counted(rig: RigFactory, balanced: Balanced) -> None:
-    r = await started(rig, model_audio_format=PCM16_24K)
+    r = await rig.started(model_audio_format=PCM16_24K)
     r.model.respond("r1")
     r.model.speak("r1", "i1", b"\x00\x01\x02")  # not whole PCM16 samples
     await r.until(lambda: bool(r.log.errors("model_audio_malformed")), "the error")
@@ -201,7 +191,7 @@ async def test_malformed_audio_is_dropped_and_counted(rig: RigFactory, balanced:
 
 
 async def test_audio_without_item_id_is_not_played(rig: RigFactory, balanced: Balanced) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.model.respond("r1")
     r.model.speak("r1", None, loud(160))
     r.model.speak("r1", "i1", loud(160))
@@ -218,7 +208,7 @@ async def test_audio_without_item_id_is_not_played(rig: RigFactory, balanced: Ba
 async def test_barge_in_mid_playback_truncates_at_heard_plus_margin(
     rig: RigFactory, balanced: Balanced, server_interrupts: bool
 ) -> None:
-    r = await started(rig, server_interrupts=server_interrupts)
+    r = await rig.started(server_interrupts=server_interrupts)
     await speaking(r, 3)  # 3 x 100 ms of mu-law
     r.edge.ack(1)  # the caller heard the first 100 ms
     await r.until(lambda: len(r.log.of(MarkEvent)) == 1, "the first mark")
@@ -251,7 +241,7 @@ async def test_barge_in_mid_playback_truncates_at_heard_plus_margin(
 
 
 async def test_truncation_is_capped_at_what_was_sent(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     await speaking(r, 1, nbytes=161)  # 20.125 ms
     r.edge.ack_all()
     await r.until(lambda: len(r.log.of(MarkEvent)) == 1, "the mark")
@@ -263,7 +253,7 @@ async def test_truncation_is_capped_at_what_was_sent(rig: RigFactory) -> None:
 async def test_barge_in_after_the_model_finished_sending(
     rig: RigFactory, balanced: Balanced
 ) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.model.respond("r1")
     r.model.speak("r1", "i1", loud(800))
     r.model.speak("r1", "i1", loud(800))
@@ -283,7 +273,7 @@ async def test_barge_in_after_the_model_finished_sending(
 
 
 async def test_no_interruption_when_nothing_plays(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.model.speech_started()
     r.model.speech_stopped()
     # A whole answer, fully heard: its done token came back.
@@ -308,7 +298,7 @@ async def test_no_interruption_when_nothing_plays(rig: RigFactory) -> None:
 
 
 async def test_barge_in_before_any_audio_only_cancels(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.model.respond("r1")
     r.model.speech_started()
     await r.until(lambda: r.model.cancels == 1, "the cancel")
@@ -318,7 +308,7 @@ async def test_barge_in_before_any_audio_only_cancels(rig: RigFactory) -> None:
 
 
 async def test_explicit_interrupt_returns_once_carried_out(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     await speaking(r, 2)
     await r.bridge.interrupt()
     assert r.edge.commands("clear") == [None]
@@ -331,7 +321,7 @@ async def test_explicit_interrupt_returns_once_carried_out(rig: RigFactory) -> N
 async def test_without_automatic_barge_in_the_caller_hears_the_answer_out(
     rig: RigFactory, balanced: Balanced
 ) -> None:
-    r = await started(rig, automatic_barge_in=False)
+    r = await rig.started(automatic_barge_in=False)
     assert r.bridge.automatic_barge_in is False
     await speaking(r, 2)
     r.edge.ack(1)
@@ -351,7 +341,7 @@ async def test_without_automatic_barge_in_the_caller_hears_the_answer_out(
 
 
 async def test_automatic_barge_in_can_be_turned_back_on_during_a_call(rig: RigFactory) -> None:
-    r = await started(rig, automatic_barge_in=False)
+    r = await rig.started(automatic_barge_in=False)
     await speaking(r, 2)
     r.model.speech_started()
     r.edge.feed(Dtmf(digit="1"))  # a barrier: the speech event was handled
@@ -368,7 +358,7 @@ async def test_barge_in_abandons_a_play_waiting_for_room(
     rig: RigFactory, balanced: Balanced, nowait: bool
 ) -> None:
     gate = asyncio.Event()  # the edge's buffer is full until set
-    r = await started(rig, play_gate=gate, nowait=nowait)
+    r = await rig.started(play_gate=gate, nowait=nowait)
     r.model.respond("r1")
     for _ in range(3):
         r.model.speak("r1", "i1", loud(800))
@@ -398,7 +388,7 @@ async def test_barge_in_abandons_a_play_waiting_for_room(
 async def test_a_failing_fast_path_falls_back_and_is_reported_once(
     rig: RigFactory, balanced: Balanced, caplog: pytest.LogCaptureFixture
 ) -> None:
-    r = await started(rig, nowait=True)
+    r = await rig.started(nowait=True)
     edge: Any = r.edge
     model: Any = r.model
 
@@ -428,7 +418,7 @@ async def test_model_audio_after_a_barge_in_waits_for_the_clear(
     rig: RigFactory, balanced: Balanced
 ) -> None:
     gate = asyncio.Event()  # the provider takes the clear only when set
-    r = await started(rig, nowait=True, clear_gate=gate)
+    r = await rig.started(nowait=True, clear_gate=gate)
     edge: Any = r.edge
     await speaking(r, 2)
     r.model.speech_started()
@@ -455,7 +445,7 @@ async def test_model_audio_after_a_barge_in_waits_for_the_clear(
 async def test_wall_clock_playback_without_acknowledgements(
     rig: RigFactory, balanced: Balanced
 ) -> None:
-    r = await started(rig, acknowledgements=False)
+    r = await rig.started(acknowledgements=False)
     await speaking(r, 3)
     assert r.edge.commands("ack") == []
     r.model.speech_started()
@@ -471,7 +461,7 @@ async def test_wall_clock_playback_without_acknowledgements(
 
 
 async def test_timestamp_gap_is_filled_with_silence(rig: RigFactory, balanced: Balanced) -> None:
-    r = await started(rig)
+    r = await rig.started()
     first, second = loud(160), bytes(range(160))
     r.edge.feed(CallerAudio(data=first, timestamp_ms=0), CallerAudio(data=second, timestamp_ms=100))
     await r.until(lambda: len(r.model.received) == 160 + 640 + 160, "audio and the gap fill")
@@ -485,7 +475,7 @@ async def test_timestamp_gap_is_filled_with_silence(rig: RigFactory, balanced: B
 async def test_inactivity_during_speech_inserts_silence(
     rig: RigFactory, balanced: Balanced
 ) -> None:
-    r = await started(rig, inactivity_timeout_ms=5)
+    r = await rig.started(inactivity_timeout_ms=5)
     r.model.speech_started()
     r.edge.feed(CallerAudio(data=loud(160)))
     # Nothing else arrives while the caller speaks: the bridge's timer fills the silence.
@@ -528,7 +518,7 @@ def test_the_bridge_tells_an_edge_whether_raw_messages_are_wanted(rig: RigFactor
 
 
 async def test_close_after_playback_waits_until_the_goodbye_was_heard(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     await speaking(r, 3)
     r.model.audio_done("r1", "i1")
     r.model.finish("r1")
@@ -547,7 +537,7 @@ async def test_close_after_playback_waits_until_the_goodbye_was_heard(rig: RigFa
 
 
 async def test_close_after_playback_can_wait_for_the_next_response(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     # Nothing is playing yet: the goodbye is still to be asked for.
     closing = asyncio.create_task(
         r.bridge.close_after_playback(timeout=GUARD, after_next_response=True)
@@ -566,7 +556,7 @@ async def test_close_after_playback_can_wait_for_the_next_response(rig: RigFacto
 
 async def test_an_end_call_tool_hangs_up_after_the_goodbye(rig: RigFactory) -> None:
     """The pattern of the docs: an async ``function_call`` listener that ends the call."""
-    r = await started(rig)
+    r = await rig.started()
     outcome: list[bool] = []
 
     async def on_function_call(event: FunctionCallEvent) -> None:
@@ -593,14 +583,14 @@ async def test_an_end_call_tool_hangs_up_after_the_goodbye(rig: RigFactory) -> N
 
 
 async def test_close_after_playback_with_nothing_playing_closes_at_once(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     assert await asyncio.wait_for(r.bridge.close_after_playback(timeout=GUARD), GUARD) is True
     assert r.edge.closed
     await r.finished()
 
 
 async def test_close_after_playback_closes_when_the_time_runs_out(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     await speaking(r, 2)  # the edge never acknowledges: a provider that lost the marks
     r.model.finish("r1")
     assert await asyncio.wait_for(r.bridge.close_after_playback(timeout=0.2), GUARD) is False
@@ -611,7 +601,7 @@ async def test_close_after_playback_closes_when_the_time_runs_out(rig: RigFactor
 async def test_close_after_playback_follows_the_wall_clock_without_acknowledgements(
     rig: RigFactory,
 ) -> None:
-    r = await started(rig, acknowledgements=False)
+    r = await rig.started(acknowledgements=False)
     before = time.monotonic()
     await speaking(r, 2)  # 200 ms of audio, played in real time from when it was handed over
     r.model.finish("r1")
@@ -623,7 +613,7 @@ async def test_close_after_playback_follows_the_wall_clock_without_acknowledgeme
 
 @pytest.mark.parametrize("timeout", [0, -1.0, float("inf"), float("nan"), True, "5"])
 async def test_close_after_playback_refuses_a_bad_timeout(rig: RigFactory, timeout: object) -> None:
-    r = await started(rig)
+    r = await rig.started()
     with pytest.raises(ConfigError, match="timeout"):
         await r.bridge.close_after_playback(timeout=timeout)  # type: ignore[arg-type]
     assert not r.edge.closed
@@ -656,7 +646,7 @@ async def test_call_start_dtmf_and_raw_messages_are_surfaced(rig: RigFactory) ->
 async def test_edge_error_is_reported_and_the_call_goes_on(
     rig: RigFactory, balanced: Balanced
 ) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.edge.feed(EdgeError(message="unparseable frame", code="bad_frame"))
     r.edge.feed(CallerAudio(data=loud(160)))
     await r.until(lambda: len(r.model.received) == 160, "audio after the error")
@@ -668,7 +658,7 @@ async def test_edge_error_is_reported_and_the_call_goes_on(
 
 
 async def test_model_errors_are_forwarded(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.model.error("boom")
     await r.until(lambda: bool(r.log.errors("fake_error")), "the model's error")
     assert r.log.errors("fake_error")[0].message == "boom"
@@ -678,7 +668,7 @@ async def test_model_errors_are_forwarded(rig: RigFactory) -> None:
 
 
 async def test_caller_hang_up_closes_the_model(rig: RigFactory, balanced: Balanced) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.edge.feed(CallerAudio(data=loud(160)))
     r.edge.hang_up()
     await r.finished()
@@ -694,7 +684,7 @@ async def test_caller_hang_up_closes_the_model(rig: RigFactory, balanced: Balanc
 
 
 async def test_end_of_the_media_stream_closes_the_model(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.edge.end_stream()
     await r.finished()
     assert r.model.status == "disconnected"
@@ -702,7 +692,7 @@ async def test_end_of_the_media_stream_closes_the_model(rig: RigFactory) -> None
 
 
 async def test_model_drop_ends_the_call_cleanly(rig: RigFactory, balanced: Balanced) -> None:
-    r = await started(rig)
+    r = await rig.started()
     await speaking(r, 2)
     r.model.drop()
     await r.finished()
@@ -716,7 +706,7 @@ async def test_model_drop_ends_the_call_cleanly(rig: RigFactory, balanced: Balan
 
 
 async def test_a_reconnecting_model_keeps_the_call(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.model.respond("r1")  # lost with the connection: it will never report done
     r.model.reconnect()
     await r.until(lambda: bool(r.log.of(ReconnectedEvent)), "reconnected")
@@ -744,7 +734,7 @@ async def test_connect_failure_ends_the_call(rig: RigFactory) -> None:
 
 
 async def test_close_is_idempotent_and_ends_run(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     await asyncio.gather(r.bridge.close(), r.bridge.close())
     await r.finished()
     await r.bridge.close()
@@ -762,7 +752,7 @@ async def test_close_is_idempotent_and_ends_run(rig: RigFactory) -> None:
 
 
 async def test_close_from_an_async_listener(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     closed = asyncio.Event()
 
     async def hang_up_on_star(event: DtmfEvent) -> None:
@@ -826,7 +816,7 @@ async def test_connect_before_the_call_forces_the_formats(
 
 
 async def test_update_session_config_forces_the_formats(rig: RigFactory) -> None:
-    r = await started(rig, model_audio_format=PCM16_24K)
+    r = await rig.started(model_audio_format=PCM16_24K)
     await r.bridge.update_session_config(SessionConfig(voice="marin", output_audio_format="pcm16"))
     (config,) = r.model.configs
     assert config.voice == "marin"
@@ -856,7 +846,7 @@ async def test_slow_model_overflow_drops_the_oldest_audio(
     rig: RigFactory, balanced: Balanced, nowait: bool
 ) -> None:
     gate = asyncio.Event()  # the model takes no audio until set
-    r = await started(rig, send_gate=gate, max_pending_caller_audio_bytes=480, nowait=nowait)
+    r = await rig.started(send_gate=gate, max_pending_caller_audio_bytes=480, nowait=nowait)
     r.edge.feed(CallerAudio(data=bytes([0]) * 160))
     await r.until(lambda: r.model.sends_waiting == 1, "the first chunk on its way")
     r.edge.feed(*(CallerAudio(data=bytes([i]) * 160) for i in range(1, 10)))
@@ -881,7 +871,7 @@ async def test_slow_model_overflow_drops_the_oldest_audio(
 
 
 async def test_calls_reach_the_model(rig: RigFactory, balanced: Balanced) -> None:
-    r = await started(rig)
+    r = await rig.started()
     call = FunctionCallEvent(name="f", call_id="c1", arguments="{}")
     await r.bridge.send_event({"type": "response.create"})
     await r.bridge.send_message("hello")
@@ -1009,7 +999,7 @@ async def test_connect_on_call_start_never_connects_for_a_call_that_never_starts
 
 
 async def test_a_started_call_outlives_the_start_timeout(rig: RigFactory) -> None:
-    r = await started(rig, call_start_timeout=0.05)
+    r = await rig.started(call_start_timeout=0.05)
     await asyncio.sleep(0.1)  # past the deadline: the call must still be up
     assert r.bridge.status == "connected"
     assert not [e for e in r.log.of(ErrorEvent) if e.code == "call_start_timeout"]

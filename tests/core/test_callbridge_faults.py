@@ -31,16 +31,6 @@ def loud(nbytes: int) -> bytes:
     return b"\x55" * nbytes
 
 
-async def started(rig: RigFactory) -> Rig:
-    """A rig whose bridge runs, model connected, call started."""
-    r = rig()
-    r.start()
-    await r.connected()
-    r.edge.start_call()
-    await r.until(lambda: bool(r.log.on("call_start")), "call_start")
-    return r
-
-
 async def heard_one_of_three(r: Rig) -> None:
     """The model sends three 100 ms chunks of r1/i1; the caller has heard the first."""
     r.model.respond("r1")
@@ -64,7 +54,7 @@ async def still_carried(r: Rig) -> None:
 
 
 async def test_an_edge_whose_events_fail_ends_the_call(rig: RigFactory, balanced: Balanced) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.edge.faults["events"] = ConnectionResetError("provider socket reset")
     r.edge.feed(CallerAudio(data=loud(160)))
     await r.finished()
@@ -81,7 +71,7 @@ async def test_an_edge_whose_events_fail_ends_the_call(rig: RigFactory, balanced
 async def test_a_failing_clear_still_fixes_the_model_and_the_call_goes_on(
     rig: RigFactory, balanced: Balanced
 ) -> None:
-    r = await started(rig)
+    r = await rig.started()
     await heard_one_of_three(r)
     r.edge.faults["clear"] = OSError("clear not sent")
     r.model.speech_started()
@@ -100,7 +90,7 @@ async def test_a_failing_clear_still_fixes_the_model_and_the_call_goes_on(
 async def test_a_failing_model_command_is_reported_and_the_call_goes_on(
     rig: RigFactory, balanced: Balanced, command: str
 ) -> None:
-    r = await started(rig)
+    r = await rig.started()
     await heard_one_of_three(r)
     r.model.faults[command] = RuntimeError(f"{command} refused")
     r.model.speech_started()
@@ -131,7 +121,7 @@ async def test_a_failing_edge_command_loses_that_chunk_only(
     """A chunk whose ``play`` failed is dropped and counted (its token still marks the place on
     the item's timeline); a chunk whose acknowledgement could not be asked for still plays. The
     next chunk goes out as usual either way."""
-    r = await started(rig)
+    r = await rig.started()
     r.edge.faults[command] = OSError("socket gone")
     r.model.respond("r1")
     r.model.speak("r1", "i1", loud(800))
@@ -151,7 +141,7 @@ async def test_a_failing_edge_command_loses_that_chunk_only(
 async def test_an_unknown_edge_event_is_ignored(
     rig: RigFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    r = await started(rig)
+    r = await rig.started()
     with caplog.at_level(logging.DEBUG, logger="voicewire.bridge"):
         r.edge.feed(object())  # type: ignore[arg-type]  # an edge of a newer protocol
         r.edge.feed(Dtmf(digit="5"))  # a barrier: everything before it was handled
@@ -164,7 +154,7 @@ async def test_an_unknown_edge_event_is_ignored(
 async def test_a_timestamp_the_padder_cannot_use_counts_as_none(
     rig: RigFactory, balanced: Balanced
 ) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.edge.feed(CallerAudio(data=loud(160), timestamp_ms=float("nan")))  # type: ignore[arg-type]
     await r.until(lambda: len(r.model.received) == 160, "the audio")
     assert r.stats.protocol.padding.gap_fills == 0
@@ -178,7 +168,7 @@ async def test_a_timestamp_the_padder_cannot_use_counts_as_none(
 async def test_closes_that_fail_are_reported_and_the_call_still_ends(
     rig: RigFactory, caplog: pytest.LogCaptureFixture, balanced: Balanced
 ) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.edge.faults["close"] = OSError("edge close failed")
     r.model.faults["close"] = OSError("model close failed")
     with caplog.at_level(logging.WARNING, logger="voicewire.bridge"):
@@ -216,7 +206,7 @@ async def test_a_model_whose_formats_cannot_be_set_ends_the_call(rig: RigFactory
 async def test_a_model_that_cannot_say_who_cancels_is_cancelled_by_the_bridge(
     rig: RigFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    r = await started(rig)
+    r = await rig.started()
     await heard_one_of_three(r)
     r.model.faults["server_interrupts_response"] = AttributeError("no such flag")
     with caplog.at_level(logging.WARNING, logger="voicewire.bridge"):

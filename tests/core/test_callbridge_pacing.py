@@ -30,15 +30,6 @@ SLACK_MS = 2.0  # a timer may fire a hair early; float rounding
 FRAME = 160  # 20 ms of mu-law at 8 kHz
 
 
-async def started(rig: RigFactory, **options: Any) -> Rig:
-    r = rig(**options)
-    r.start()
-    await r.connected()
-    r.edge.start_call()
-    await r.until(lambda: bool(r.log.on("call_start")), "call_start")
-    return r
-
-
 def handed_ahead_ms(r: Rig) -> list[tuple[float, float]]:
     """Per play: (ms of audio handed over so far, ms elapsed since the first play)."""
     first = r.edge.play_times[0]
@@ -61,8 +52,8 @@ async def test_a_burst_is_paced_to_real_time_within_the_edge_buffer(
     acknowledgements: bool,
     nowait: bool,
 ) -> None:
-    r = await started(
-        rig, max_buffered_ms=LIMIT_MS, acknowledgements=acknowledgements, nowait=nowait
+    r = await rig.started(
+        max_buffered_ms=LIMIT_MS, acknowledgements=acknowledgements, nowait=nowait
     )
     chunks = [bytes((i * 31 + k) % 256 for k in range(1600)) for i in range(3)]  # 3 x 200 ms
     r.model.respond("r1")
@@ -96,7 +87,7 @@ async def test_a_burst_is_paced_to_real_time_within_the_edge_buffer(
 
 
 async def test_without_a_buffer_limit_a_burst_is_handed_over_at_once(rig: RigFactory) -> None:
-    r = await started(rig)
+    r = await rig.started()
     r.model.respond("r1")
     for _ in range(3):
         r.model.speak("r1", "i1", bytes(1600))
@@ -109,7 +100,7 @@ async def test_without_a_buffer_limit_a_burst_is_handed_over_at_once(rig: RigFac
 async def test_a_barge_in_drops_what_pacing_held_back(
     rig: RigFactory, balanced: Callable[[CallBridgeStats], None], nowait: bool
 ) -> None:
-    r = await started(rig, max_buffered_ms=LIMIT_MS, nowait=nowait)
+    r = await rig.started(max_buffered_ms=LIMIT_MS, nowait=nowait)
     r.model.respond("r1")
     r.model.speak("r1", "i1", bytes(16000))  # 2 s at once
     await r.until(lambda: len(r.edge.commands("play")) >= 2, "the first pieces")
@@ -138,7 +129,7 @@ async def test_a_barge_in_drops_what_pacing_held_back(
 async def test_transcoded_audio_is_paced_in_the_edge_format(
     rig: RigFactory, balanced: Callable[[CallBridgeStats], None]
 ) -> None:
-    r = await started(rig, max_buffered_ms=LIMIT_MS, model_audio_format=PCM16_24K)
+    r = await rig.started(max_buffered_ms=LIMIT_MS, model_audio_format=PCM16_24K)
     r.model.respond("r1")
     r.model.speak("r1", "i1", bytes(PCM16_24K.nbytes_for_ms(400)))
     r.model.audio_done("r1", "i1")
@@ -183,7 +174,7 @@ async def test_a_hang_up_after_playback_waits_for_what_pacing_held_back(
     rig: RigFactory,
 ) -> None:
     # The tail a paced bridge still holds is not yet played: hanging up must not cut it.
-    r = await started(rig, max_buffered_ms=LIMIT_MS, acknowledgements=False)
+    r = await rig.started(max_buffered_ms=LIMIT_MS, acknowledgements=False)
     r.model.respond("r1")
     r.model.speak("r1", "i1", bytes(3200))  # 400 ms
     r.model.audio_done("r1", "i1")

@@ -87,7 +87,8 @@ class EdgeCapabilities:
             many SIP media servers): the bridge paces the model's audio to real time itself,
             handing the edge at most this much beyond what the wall clock says has played, in
             pieces no longer than that; what it holds back is dropped on a barge-in without
-            reaching the provider. At least 20.
+            reaching the provider. At least 20; declare a little less than the provider holds,
+            for the network's jitter.
     """
 
     acknowledgements: bool
