@@ -16,7 +16,7 @@ From Acme:
 To Acme:
 
 * ``{"type": "play", "data": "<base64>"}``: queue audio, at most one second per frame; Acme
-  queues at most ``MAX_BUFFERED_MS`` ahead of what it has played and drops what comes earlier,
+  queues at most ``ACME_BUFFER_MS`` ahead of what it has played and drops what comes earlier,
   so the bridge paces its audio (``EdgeCapabilities.max_buffered_ms``);
 * ``{"type": "mark", "ref": "<ref>"}``: report ``played`` when playback reaches this point;
 * ``{"type": "flush"}``: drop every queued audio; Acme then reports ``played`` for every mark
@@ -50,6 +50,7 @@ from voicewire.bridge.frames import FrameError, json_object
 from voicewire.bridge.marks import MarkTable
 
 __all__ = [
+    "ACME_BUFFER_MS",
     "CODECS",
     "DEFAULT_MAX_FRAME_BYTES",
     "DIGITS",
@@ -69,8 +70,11 @@ FRAME_MS: Final = 20
 MAX_PLAY_BYTES: Final = 8000
 """Largest audio payload of one ``play`` frame: one second at 8 kHz."""
 
-MAX_BUFFERED_MS: Final = 200
+ACME_BUFFER_MS: Final = 250
 """How far ahead of playback Acme queues audio; what arrives earlier is dropped."""
+
+MAX_BUFFERED_MS: Final = ACME_BUFFER_MS - 50
+"""What the dialect declares as ``max_buffered_ms``: Acme's buffer, less room for jitter."""
 
 MAX_REF_LENGTH: Final = 64
 """Longest mark ``ref`` Acme accepts."""
