@@ -447,13 +447,14 @@ class CallBridge(TransportBase):
         self._playing = False  # the downlink is inside edge.play() (or paces before it)
         self._abandon_play = False  # ...and a barge-in cancelled it there
         # Pacing, for an edge whose provider takes only so much audio ahead of playback: model
-        # audio goes out in pieces of at most that much, each once the estimated playout (the
-        # wall clock at the format's rate, as the provider plays it) leaves room for it.
+        # audio goes out in pieces of half that much (whole 20 ms frames), each once the
+        # estimated playout (the wall clock at the format's rate, as the provider plays it)
+        # leaves room for it, so that the next piece is there before the last one has played.
         self._max_buffered_ms = _max_buffered_ms(getattr(capabilities, "max_buffered_ms", None))
         self._piece_bytes: int | None = None
         if self._max_buffered_ms is not None:
             frame = self._edge_format.nbytes_for_ms(20)
-            self._piece_bytes = max(frame, int(self._max_buffered_ms // 20) * frame)
+            self._piece_bytes = max(frame, int(self._max_buffered_ms / 2 // 20) * frame)
         self._playout_end_ms = 0.0  # when what was handed to the edge will have played
         self._timer: asyncio.TimerHandle | None = None
         if call_start_timeout is not None and not (
@@ -1099,7 +1100,7 @@ class CallBridge(TransportBase):
         if size is None or len(data) <= size:
             self._down_push(_Play(data, model_nbytes))
             return
-        # Paced: no piece longer than the provider takes ahead. The model's bytes a piece
+        # Paced: pieces of half what the provider takes ahead. The model's bytes a piece
         # accounts for are shared out in proportion, so that they add up.
         total = len(data)
         for start in range(0, total, size):

@@ -45,7 +45,9 @@ def _dict(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value) if value is not None else {}
 
 
-_MIN_BUFFERED_MS = 20  # one frame of a typical packet time: less cannot be paced in frames
+# Two 20 ms frames: one playing while the next is on its way (the bridge hands over pieces of
+# half the buffer, so that the provider never runs dry waiting for the next).
+_MIN_BUFFERED_MS = 40
 
 
 def _check_max_buffered(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -86,9 +88,9 @@ class EdgeCapabilities:
             that plays what arrives and drops or garbles what comes too early (an RTP gateway,
             many SIP media servers): the bridge paces the model's audio to real time itself,
             handing the edge at most this much beyond what the wall clock says has played, in
-            pieces no longer than that; what it holds back is dropped on a barge-in without
-            reaching the provider. At least 20; declare a little less than the provider holds,
-            for the network's jitter.
+            pieces of half of it; what it holds back is dropped on a barge-in without reaching
+            the provider. At least 40; declare a little less than the provider holds, for the
+            network's jitter.
     """
 
     acknowledgements: bool
