@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from voicewire._change import wait_for_change
 from voicewire.bridge.call import CallBridge
 from voicewire.errors import ConfigError
 
@@ -178,8 +179,7 @@ class CallRoster:
             if remaining <= 0:
                 raise TimeoutError(f"{len(self._calls)} calls active, waited for {count}")
             self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+            await wait_for_change(self._changed, remaining)
 
     # -- calls ----------------------------------------------------------------------------------
 

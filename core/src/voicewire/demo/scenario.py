@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from voicewire._change import wait_for_change
 from voicewire.audio.formats import MULAW_8K
 from voicewire.errors import VoicewireError
 
@@ -369,8 +370,7 @@ class _Demo:
                 raise _StepFailed(f"{what} (the call ended first)")
             self.changed.clear()
             # The caller's own progress does not set our event: poll it as well.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), min(remaining, _POLL_S))
+            await wait_for_change(self.changed, min(remaining, _POLL_S))
 
     # -- the bridge's events (application code, attached by the on_call hook) ------------------
 

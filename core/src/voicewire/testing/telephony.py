@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
+from voicewire._change import wait_for_change
 from voicewire.audio.convert import AudioConverter
 from voicewire.audio.formats import AudioFormat
 from voicewire.bridge.frames import FrameError, json_object
@@ -502,8 +503,7 @@ class SimulatedCaller:
                 tail = ", ".join(f"{e.kind}@{e.at_ms:.0f}" for e in self._timeline[-12:])
                 raise TimeoutError(f"{what} not reached within {timeout} s; last: {tail}")
             self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+            await wait_for_change(self._changed, remaining)
 
     async def wait_heard(self, nbytes: int, *, timeout: float = 10.0) -> None:
         """Wait until at least ``nbytes`` bytes were heard."""
@@ -719,8 +719,7 @@ class SimulatedCaller:
             if delay <= 0:
                 return
             self._playback_changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._playback_changed.wait(), delay)
+            await wait_for_change(self._playback_changed, delay)
 
 
 def load_wav(path: str | Path, fmt: AudioFormat) -> bytes:

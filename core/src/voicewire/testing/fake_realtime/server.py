@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from voicewire._change import wait_for_change
 from voicewire.errors import ConfigError, TransportStateError
 from voicewire.testing.fake_realtime.faults import (
     Fault,
@@ -240,10 +241,7 @@ class FakeRealtimeServer:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"condition not met within {timeout} s")
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                continue
+            await wait_for_change(self._changed, remaining)
 
     async def wait_for_session(self, index: int = 0, *, timeout: float = 10.0) -> SessionRecord:
         """Wait until connection attempt ``index`` has arrived; return its snapshot."""
