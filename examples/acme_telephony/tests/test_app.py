@@ -120,7 +120,7 @@ async def test_the_answer_reaches_acme_no_faster_than_it_plays(
     url = await serve()  # type: ignore[misc]
     dialect = AcmeDialect(codec="pcmu")
     async with SimulatedCaller(url, dialect) as caller:
-        speech = speech_like(800, dialect.audio_format, seed="acme-paced")
+        speech = speech_like(1500, dialect.audio_format, seed="acme-paced")
         await caller.say(speech[: len(speech) - len(speech) % 160])
         await fake_realtime_server.wait_for_server_event("response.done", timeout=GUARD)
         answer = sum(
@@ -134,8 +134,10 @@ async def test_the_answer_reaches_acme_no_faster_than_it_plays(
         total_ms = sum(int(str(entry.detail["nbytes"])) for entry in received) / 8.0
         assert total_ms >= answer / 8.0
         spread_ms = received[-1].at_ms - received[0].at_ms
-        assert answer / 8.0 >= 600  # enough audio for the bound below to mean something
-        assert spread_ms >= answer / 8.0 - MAX_BUFFERED_MS - 200, (spread_ms, answer)
+        assert answer / 8.0 >= 1200  # enough audio for the bound below to mean something
+        # Less the buffer, less a generous allowance for the first piece's own delay (the bound
+        # is met unless that one piece takes over 600 ms to arrive).
+        assert spread_ms >= answer / 8.0 - MAX_BUFFERED_MS - 600, (spread_ms, answer)
         assert all(int(str(e.detail["nbytes"])) <= MAX_BUFFERED_MS * 8 for e in received)
         await caller.hang_up()
     await fake_realtime_server.wait_closed(0, timeout=GUARD)
