@@ -106,7 +106,7 @@ def as_module(snippet: Snippet) -> tuple[str, int] | str:
     return f"{error.msg} (line {error.lineno} of the block)"
 
 
-def check(root: Path, *, type_check: bool = True) -> list[str]:
+def check(root: Path) -> list[str]:
     """Every problem of every example below ``root``, as ``page:line: message``."""
     problems: list[str] = []
     modules: list[tuple[Snippet, str, int]] = []
@@ -125,7 +125,7 @@ def check(root: Path, *, type_check: bool = True) -> list[str]:
             modules.append((snippet, *module))
             if snippet.run:
                 problems += _run(root, snippet, *module)
-    if type_check and modules:
+    if modules:
         problems += _mypy(root, modules)
     return problems
 
