@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from voicewire.testing.fake_realtime import (
     FunctionCall,
     Say,
     Script,
+    SessionRecord,
     speech_like,
     speech_like_samples,
 )
@@ -298,3 +300,38 @@ def test_merge_session_semantics() -> None:
     assert merged["audio"]["output"]["voice"] == "cedar"
     assert merged["audio"]["output"]["speed"] == 1.0
     assert base["audio"]["output"]["voice"] == "alloy"  # the input is not modified
+
+
+def test_a_record_joins_the_audio_both_ways() -> None:
+    def delta(response_id: str, audio: bytes) -> dict[str, Any]:
+        return {
+            "type": "response.output_audio.delta",
+            "response_id": response_id,
+            "delta": base64.b64encode(audio).decode("ascii"),
+        }
+
+    def append(audio: str) -> dict[str, Any]:
+        return {"type": "input_audio_buffer.append", "audio": audio}
+
+    record = SessionRecord(
+        index=0,
+        model=None,
+        auth="not_required",
+        http_status=None,
+        client_events=(
+            append(base64.b64encode(b"ab").decode("ascii")),
+            append("not base64!"),  # refused by the server: left out
+            {"type": "response.create"},
+            append(base64.b64encode(b"cd").decode("ascii")),
+        ),
+        unparsed_frames=(),
+        server_events=(delta("r1", b"12"), {"type": "response.done"}, delta("r2", b"34")),
+        truncations=(),
+        faults_triggered=(),
+        session=None,
+        closed=True,
+    )
+    assert record.audio_received() == b"abcd"
+    assert record.audio_sent() == b"1234"
+    assert record.audio_sent("r2") == b"34"
+    assert record.audio_sent("r3") == b""

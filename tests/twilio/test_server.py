@@ -6,7 +6,6 @@ Real aiohttp server on loopback, real clients, a real fake model where a call ne
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import xml.etree.ElementTree as ET
@@ -514,10 +513,7 @@ async def test_the_call_ends_after_the_caller_heard_the_goodbye(fake: FakeRealti
             # The model has said everything; the caller, at real time, has not heard it all yet.
             assert await bridge.close_after_playback(timeout=GUARD) is True
             await caller.wait_closed(timeout=GUARD)
-        answer = b"".join(
-            base64.b64decode(str(event["delta"]))
-            for event in fake.session(0).server_events_of("response.output_audio.delta")
-        )
+        answer = fake.session(0).audio_sent()
         assert caller.heard == answer  # every byte, then the hang-up
         assert caller.close_code == 1000
         assert caller.violations == ()

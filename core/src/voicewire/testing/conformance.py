@@ -2028,11 +2028,7 @@ async def _serve_turn(
     await ck.kit(server.wait_for(answered, timeout=ck.timeout), step, "the model never answered")
     record = server.sessions[-1]
     response_id = record.server_events_of("response.done")[-1]["response"]["id"]
-    answer = b"".join(
-        base64.b64decode(str(event["delta"]))
-        for event in record.server_events_of("response.output_audio.delta")
-        if event.get("response_id") == response_id
-    )
+    answer = record.audio_sent(response_id)
     # The caller hears it in its own format; a resampler may hold back a few milliseconds.
     answer_ms = _output_format(record).duration_ms(len(answer)) - 2 * _FRAME_MS
     target = heard_ms + answer_ms

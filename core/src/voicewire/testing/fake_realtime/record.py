@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -81,6 +83,26 @@ class SessionRecord:
     def errors(self) -> list[Mapping[str, Any]]:
         """The ``error`` objects of every ``error`` event sent."""
         return [e["error"] for e in self.server_events_of("error")]
+
+    def audio_sent(self, response_id: str | None = None) -> bytes:
+        """The audio of every ``response.output_audio.delta`` sent, decoded and joined in order;
+        only that of ``response_id`` if given."""
+        return b"".join(
+            base64.b64decode(str(e["delta"]))
+            for e in self.server_events_of("response.output_audio.delta")
+            if response_id is None or e.get("response_id") == response_id
+        )
+
+    def audio_received(self) -> bytes:
+        """The audio of every ``input_audio_buffer.append`` received, decoded and joined in order
+        (an append whose audio is not valid base64, which the server refused, is left out)."""
+        chunks = []
+        for event in self.client_events_of("input_audio_buffer.append"):
+            try:
+                chunks.append(base64.b64decode(str(event.get("audio")), validate=True))
+            except (binascii.Error, ValueError):
+                continue
+        return b"".join(chunks)
 
 
 class SessionLog:
