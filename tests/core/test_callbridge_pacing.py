@@ -8,6 +8,7 @@ bridge's own waiting (nothing is handed over before the estimated playout leaves
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,42 @@ async def test_a_burst_is_paced_to_real_time_within_the_edge_buffer(
             elif kind == "ack":
                 at_tokens.append(played)
         assert at_tokens == [1600, 3200, 4800, 4800]
+    balanced(r.stats)
+
+
+@pytest.mark.parametrize("nowait", [False, True], ids=["queued", "nowait"])
+async def test_a_late_acknowledgement_holds_back_what_the_provider_has_not_played(
+    rig: RigFactory, balanced: Callable[[CallBridgeStats], None], nowait: bool
+) -> None:
+    # A provider that started playing late: the first chunk's mark comes back 300 ms after the
+    # bridge's own clock says it was played. From then on, nothing may be handed over more
+    # than the buffer ahead of what the provider still has queued by that mark.
+    r = await rig.started(max_buffered_ms=LIMIT_MS, nowait=nowait)
+    marks: list[float] = []
+    r.bridge.on("mark", lambda event: marks.append(time.monotonic()))
+    r.model.respond("r1")
+    for _ in range(4):
+        r.model.speak("r1", "i1", bytes(1600))  # 4 x 200 ms
+    await r.until(lambda: len(r.edge.outstanding) == 1, "the first chunk's mark")
+    await asyncio.sleep(0.3)
+    r.edge.ack(1)
+    await r.until(lambda: bool(marks), "the mark processed")
+    await r.until(lambda: len(r.edge.played) == 6400, "the whole answer played")
+
+    acked = marks[0]
+    log = r.edge.log
+    after_token = log.index(("ack", r.edge.commands("ack")[0]))
+    queued_ms = 0.0  # handed over after the token: what the provider had yet to play
+    plays = iter(r.edge.play_times)
+    for position, (kind, data) in enumerate(log):
+        if kind != "play" or not isinstance(data, bytes):
+            continue
+        at = next(plays)
+        if position < after_token:
+            continue
+        queued_ms += len(data) / 8.0
+        if at > acked:
+            assert (at - acked) * 1000.0 >= queued_ms - LIMIT_MS - SLACK_MS, (at - acked, queued_ms)
     balanced(r.stats)
 
 

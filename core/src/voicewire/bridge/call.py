@@ -456,6 +456,10 @@ class CallBridge(TransportBase):
             frame = self._edge_format.nbytes_for_ms(20)
             self._piece_bytes = max(frame, int(self._max_buffered_ms / 2 // 20) * frame)
         self._playout_end_ms = 0.0  # when what was handed to the edge will have played
+        # With acknowledgements the provider's own clock corrects the estimate: how much had
+        # been handed over when each token went out (edge-format ms).
+        self._handed_ms = 0.0
+        self._handed_at_token: dict[str, float] = {}
         self._timer: asyncio.TimerHandle | None = None
         if call_start_timeout is not None and not (
             isinstance(call_start_timeout, int | float) and call_start_timeout > 0
@@ -946,6 +950,7 @@ class CallBridge(TransportBase):
             ack = self._protocol.acknowledged(event.token)
             if ack.kind in ("audio", "done"):
                 self._observers.notify("on_playback_acknowledged", event.token)
+                self._pace_from_ack(event.token)
             self._emit(MarkEvent(token=event.token, cleared=ack.kind == "cleared"))
         elif isinstance(event, RawEdgeMessage):
             self._emitter.emit(WILDCARD, event.event)
@@ -1108,6 +1113,20 @@ class CallBridge(TransportBase):
             share = model_nbytes * end // total - model_nbytes * start // total
             self._down_push(_Play(data[start:end], share))
 
+    def _token_sent(self, token: str) -> None:
+        if self._max_buffered_ms is not None:
+            self._handed_at_token[token] = self._handed_ms
+
+    def _pace_from_ack(self, token: str) -> None:
+        # Everything handed over before the token has played now; what came after is still
+        # queued at the provider. A provider that started late (the first piece took longer to
+        # arrive than the rest) or plays slowly is then caught up with: the estimate only moves
+        # later, never earlier.
+        handed_before = self._handed_at_token.pop(token, None)
+        if handed_before is not None:
+            queued_end = self._now() + self._handed_ms - handed_before
+            self._playout_end_ms = max(self._playout_end_ms, queued_end)
+
     def _pace_wait_s(self, edge_nbytes: int) -> float:
         """How long to wait before handing ``edge_nbytes`` to a paced edge (0: at once)."""
         limit = self._max_buffered_ms
@@ -1132,6 +1151,8 @@ class CallBridge(TransportBase):
             return False
         if taken:
             self._played(model_nbytes, len(data))
+            if token is not None:
+                self._token_sent(token)
         return taken
 
     def _nowait_failed(self, method: str, exc: Exception) -> None:
@@ -1409,6 +1430,7 @@ class CallBridge(TransportBase):
             if isinstance(command, _Play):
                 await self._play(command)
             elif isinstance(command, _Ack):
+                self._token_sent(command.token)
                 await self._edge_command("acknowledge_when_played", command.token)
             else:
                 await self._carry_out(command)
@@ -1428,8 +1450,10 @@ class CallBridge(TransportBase):
         self._playing = True
         try:
             wait = self._pace_wait_s(len(data))
-            if wait > 0:
+            while wait > 0:
                 await asyncio.sleep(wait)
+                # Looked at again: an acknowledgement meanwhile may have moved it later.
+                wait = self._pace_wait_s(len(data))
             await self._edge.play(data)
         except asyncio.CancelledError:
             if not self._abandon_play or self._closing:
@@ -1462,8 +1486,9 @@ class CallBridge(TransportBase):
 
     def _played(self, model_nbytes: int, edge_nbytes: int) -> None:
         if self._max_buffered_ms is not None:
-            start = max(self._playout_end_ms, self._now())
-            self._playout_end_ms = start + self._edge_format.duration_ms(edge_nbytes)
+            duration = self._edge_format.duration_ms(edge_nbytes)
+            self._playout_end_ms = max(self._playout_end_ms, self._now()) + duration
+            self._handed_ms += duration
         self._model_played += model_nbytes
         self._edge_chunks += 1
         self._edge_bytes += edge_nbytes
@@ -1488,6 +1513,7 @@ class CallBridge(TransportBase):
             if plan.clear_edge:
                 await self._edge_command("clear")
                 self._playout_end_ms = self._now()  # the provider's buffer is empty
+                self._handed_at_token.clear()  # its tokens come back as cleared
             if plan.cancel_response and self._model.status == "connected":
                 await self._model_command("cancel_response")
             for truncation in plan.truncations:

@@ -87,10 +87,10 @@ class EdgeCapabilities:
             and the provider queues the rest (Twilio holds minutes). A number, for a provider
             that plays what arrives and drops or garbles what comes too early (an RTP gateway,
             many SIP media servers): the bridge paces the model's audio to real time itself,
-            handing the edge at most this much beyond what the wall clock says has played, in
-            pieces of half of it; what it holds back is dropped on a barge-in without reaching
-            the provider. At least 40; declare a little less than the provider holds, for the
-            network's jitter.
+            handing the edge at most this much beyond what the wall clock says has played
+            (corrected by each acknowledgement), in pieces of half of it; what it holds back is
+            dropped on a barge-in without reaching the provider. At least 40; declare a little
+            less than the provider holds, for the network's jitter.
     """
 
     acknowledgements: bool
